@@ -1,5 +1,16 @@
 /* kernels/cpu/cpu_table_a.c — op group A: matmul, elementwise, data movement,
- * norms, rope. */
+ * norms, rope. Each entry points at the implementation in the file of its
+ * group (cpu_matmul.c, cpu_elementwise.c, cpu_act.c, cpu_movement.c,
+ * cpu_norm.c, cpu_rope.c). */
 #include "kernels/cpu/cpu_ops.h"
 
-void cpu_register_group_a(OpTable *t) { (void)t; }
+void cpu_register_group_a(OpTable *t) {
+    /* cpu_elementwise.c */
+    t->fill = cpu_fill;
+    t->copy = cpu_copy;
+    t->add = cpu_add;
+    t->scale = cpu_scale;
+    t->bias_add = cpu_bias_add;
+    t->bias_backward = cpu_bias_backward;
+    t->mask_rows = cpu_mask_rows;
+}

@@ -13,4 +13,6 @@ void cpu_register_group_a(OpTable *t) {
     t->bias_add = cpu_bias_add;
     t->bias_backward = cpu_bias_backward;
     t->mask_rows = cpu_mask_rows;
+    /* cpu_matmul.c */
+    t->matmul = cpu_matmul;
 }

@@ -13,6 +13,13 @@ void cpu_register_group_a(OpTable *t) {
     t->bias_add = cpu_bias_add;
     t->bias_backward = cpu_bias_backward;
     t->mask_rows = cpu_mask_rows;
+    /* cpu_act.c */
+    t->act = cpu_act;
+    t->act_backward = cpu_act_backward;
+    t->swiglu = cpu_swiglu;
+    t->swiglu_backward = cpu_swiglu_backward;
+    t->tanh_gate = cpu_tanh_gate;
+    t->tanh_gate_backward = cpu_tanh_gate_backward;
     /* cpu_matmul.c */
     t->matmul = cpu_matmul;
 }

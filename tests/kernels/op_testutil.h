@@ -155,6 +155,14 @@ static inline double tu_err_acc(Backend *be, const Tensor *t, const float *befor
     return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
+/* Downloads an accumulated gradient and returns (t - before) as fresh floats:
+ * the amount a backward op added (caller frees). */
+static inline float *tu_grad_acc(Backend *be, const Tensor *t, const float *before) {
+    float *h = tu_get(be, t);
+    for (int64_t i = 0; i < t_numel(t); i++) h[i] -= before[i];
+    return h;
+}
+
 /* ---- finite-difference gradient checker ---------------------------------- */
 
 /* Scalar loss of a float64 input vector; ctx carries everything else. */

@@ -20,6 +20,11 @@ void cpu_register_group_a(OpTable *t) {
     t->swiglu_backward = cpu_swiglu_backward;
     t->tanh_gate = cpu_tanh_gate;
     t->tanh_gate_backward = cpu_tanh_gate_backward;
+    /* cpu_norm.c */
+    t->layernorm = cpu_layernorm;
+    t->layernorm_backward = cpu_layernorm_backward;
+    t->rmsnorm = cpu_rmsnorm;
+    t->rmsnorm_backward = cpu_rmsnorm_backward;
     /* cpu_matmul.c */
     t->matmul = cpu_matmul;
 }

@@ -16,8 +16,7 @@
 #include <math.h>
 #include <string.h>
 
-/* 32 columns = 128 bytes per block: 18 blocks for C = 576, balanced on 2 threads */
-#define NORM_COL_BLOCK 32
+#define NORM_COL_BLOCK CPU_COL_BLOCK
 
 /* Common argument checks of the forwards; returns N, the number of rows. */
 static int64_t norm_fwd_check(const char *op, const Tensor *out, const Tensor *sum_out, const Tensor *inp,

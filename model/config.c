@@ -156,7 +156,9 @@ int mcfg_from_hf_json(const char *path, VlmConfig *c, int *is_vision_only, VStat
         json_t *vc = json_object_get(root, "vision_config"), *tc = json_object_get(root, "text_config");
         if (!json_is_object(vc) || !json_is_object(tc)) { rc = vs_set(st, VS_EINVAL, "missing vision_config / text_config"); goto out; }
         if ((rc = parse_vision(vc, &c->vis, st))) goto out;
-        if ((rc = parse_llm(tc, &c->llm, jbool(root, "tie_word_embeddings", 0), st))) goto out;
+        if ((rc = parse_llm(tc, &c->llm, 0, st))) goto out;
+        /* composite models: the top-level flag governs the lm-head (transformers 5) */
+        c->llm.tied = jbool(root, "tie_word_embeddings", c->llm.tied);
         json_t *fl = json_object_get(root, "vision_feature_layer");
         if (fl && !json_is_integer(fl)) { rc = vs_set(st, VS_EUNSUP, "vision_feature_layer: only a single layer is supported"); goto out; }
         c->vis.feature_layer = fl ? (int)json_integer_value(fl) : -2;
@@ -182,7 +184,9 @@ int mcfg_from_hf_json(const char *path, VlmConfig *c, int *is_vision_only, VStat
         c->vis.has_head = 0;
         c->vis.post_norm = 1;
         c->vis.keep_cls = 1;
-        if ((rc = parse_llm(tc, &c->llm, jbool(root, "tie_word_embeddings", 0), st))) goto out;
+        if ((rc = parse_llm(tc, &c->llm, 0, st))) goto out;
+        /* composite models: the top-level flag governs the lm-head (transformers 5) */
+        c->llm.tied = jbool(root, "tie_word_embeddings", c->llm.tied);
         c->adapter.kind = ADAPT_PIXEL_SHUFFLE_MLP;
         c->adapter.shuffle = jint(root, "scale_factor", 2);
         c->image_token_id = jint(root, "image_token_id", 128257);
@@ -200,5 +204,102 @@ int mcfg_from_hf_json(const char *path, VlmConfig *c, int *is_vision_only, VStat
 out:
     json_decref(root);
     if (rc) return vs_prefix(st, "%s", path);
+    return 0;
+}
+
+/* ---- writing config.json ---- */
+static const char *act_name(ActKind a) {
+    return a == ACT_QUICK_GELU ? "quick_gelu" : a == ACT_GELU_TANH ? "gelu_pytorch_tanh" : "gelu";
+}
+
+static json_t *llm_json(const LlmConfig *l, int with_arch) {
+    json_t *t = json_object();
+    if (with_arch)
+        json_object_set_new(t, "architectures", json_pack("[s]", l->arch_qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM"));
+    json_object_set_new(t, "model_type", json_string(l->arch_qwen2 ? "qwen2" : "llama"));
+    json_object_set_new(t, "vocab_size", json_integer(l->vocab));
+    json_object_set_new(t, "hidden_size", json_integer(l->hidden));
+    json_object_set_new(t, "intermediate_size", json_integer(l->intermediate));
+    json_object_set_new(t, "num_hidden_layers", json_integer(l->layers));
+    json_object_set_new(t, "num_attention_heads", json_integer(l->heads));
+    json_object_set_new(t, "num_key_value_heads", json_integer(l->kv_heads));
+    json_object_set_new(t, "head_dim", json_integer(l->head_dim));
+    json_object_set_new(t, "rms_norm_eps", json_real(l->rms_eps));
+    json_object_set_new(t, "max_position_embeddings", json_integer(l->max_pos));
+    json_object_set_new(t, "hidden_act", json_string("silu"));
+    json_object_set_new(t, "tie_word_embeddings", json_boolean(l->tied));
+    if (l->arch_qwen2) json_object_set_new(t, "use_sliding_window", json_false());
+    else {
+        json_object_set_new(t, "attention_bias", json_boolean(l->qkv_bias));
+        json_object_set_new(t, "mlp_bias", json_false());
+    }
+    json_t *rp = json_object();
+    json_object_set_new(rp, "rope_theta", json_real(l->rope.theta));
+    json_object_set_new(t, "rope_theta", json_real(l->rope.theta));
+    if (l->rope.scaling == ROPE_LLAMA3) {
+        json_object_set_new(rp, "rope_type", json_string("llama3"));
+        json_object_set_new(rp, "factor", json_real(l->rope.factor));
+        json_object_set_new(rp, "low_freq_factor", json_real(l->rope.low_freq_factor));
+        json_object_set_new(rp, "high_freq_factor", json_real(l->rope.high_freq_factor));
+        json_object_set_new(rp, "original_max_position_embeddings", json_integer(l->rope.original_max_pos));
+    } else {
+        json_object_set_new(rp, "rope_type", json_string("default"));
+    }
+    json_object_set_new(t, "rope_parameters", rp);
+    return t;
+}
+
+static json_t *vision_json(const VisionConfig *v, ModelLayout layout) {
+    json_t *o = json_object();
+    const char *mt = layout == LAYOUT_IDEFICS3 ? "idefics3_vision" : v->kind == VIS_CLIP ? "clip_vision_model" : "siglip_vision_model";
+    json_object_set_new(o, "model_type", json_string(mt));
+    json_object_set_new(o, "hidden_size", json_integer(v->hidden));
+    json_object_set_new(o, "intermediate_size", json_integer(v->intermediate));
+    json_object_set_new(o, "num_hidden_layers", json_integer(v->layers));
+    json_object_set_new(o, "num_attention_heads", json_integer(v->heads));
+    json_object_set_new(o, "image_size", json_integer(v->image_size));
+    json_object_set_new(o, "patch_size", json_integer(v->patch_size));
+    json_object_set_new(o, "num_channels", json_integer(3));
+    json_object_set_new(o, "layer_norm_eps", json_real(v->ln_eps));
+    json_object_set_new(o, "hidden_act", json_string(act_name(v->act)));
+    if (v->kind == VIS_SIGLIP && layout == LAYOUT_LLAVA) json_object_set_new(o, "vision_use_head", json_boolean(v->has_head));
+    return o;
+}
+
+int mcfg_write_hf_json(const VlmConfig *c, const char *path, const char *torch_dtype, VStatus *st) {
+    json_t *root;
+    if (c->layout == LAYOUT_TEXT || !c->has_vision) {
+        root = llm_json(&c->llm, 1);
+    } else if (c->layout == LAYOUT_IDEFICS3) {
+        if (c->adapter.kind != ADAPT_PIXEL_SHUFFLE_MLP) return vs_set(st, VS_EUNSUP, "Idefics3 export needs a pixel_shuffle_mlp adapter");
+        root = json_object();
+        json_object_set_new(root, "architectures", json_pack("[s]", "Idefics3ForConditionalGeneration"));
+        json_object_set_new(root, "model_type", json_string("idefics3"));
+        json_object_set_new(root, "image_token_id", json_integer(c->image_token_id));
+        json_object_set_new(root, "scale_factor", json_integer(c->adapter.shuffle));
+        json_object_set_new(root, "tie_word_embeddings", json_boolean(c->llm.tied));
+        json_object_set_new(root, "vision_config", vision_json(&c->vis, c->layout));
+        json_object_set_new(root, "text_config", llm_json(&c->llm, 0));
+    } else {
+        if (c->adapter.kind != ADAPT_MLP)
+            return vs_set(st, VS_EUNSUP, "LLaVA export needs the mlp adapter (transformers' LlavaMultiModalProjector)");
+        if (c->vis.post_norm) return vs_set(st, VS_EUNSUP, "LLaVA export: post_layernorm on features is not expressible");
+        root = json_object();
+        json_object_set_new(root, "architectures", json_pack("[s]", "LlavaForConditionalGeneration"));
+        json_object_set_new(root, "model_type", json_string("llava"));
+        json_object_set_new(root, "image_token_index", json_integer(c->image_token_id));
+        json_object_set_new(root, "projector_hidden_act", json_string("gelu"));
+        json_object_set_new(root, "multimodal_projector_bias", json_boolean(c->adapter.bias));
+        json_object_set_new(root, "vision_feature_layer", json_integer(c->vis.feature_layer));
+        json_object_set_new(root, "vision_feature_select_strategy", json_string(c->vis.keep_cls || c->vis.kind == VIS_SIGLIP ? "full" : "default"));
+        json_object_set_new(root, "image_seq_length", json_integer(mcfg_tokens_per_image(c)));
+        json_object_set_new(root, "tie_word_embeddings", json_boolean(c->llm.tied));
+        json_object_set_new(root, "vision_config", vision_json(&c->vis, c->layout));
+        json_object_set_new(root, "text_config", llm_json(&c->llm, 0));
+    }
+    json_object_set_new(root, "dtype", json_string(torch_dtype));
+    int rc = json_dump_file(root, path, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(7));
+    json_decref(root);
+    if (rc) return vs_set(st, VS_EIO, "%s: cannot write", path);
     return 0;
 }

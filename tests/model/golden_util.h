@@ -22,6 +22,9 @@
 #include "model/parity.h"
 #include "model/safetensors.h"
 #include "test.h"
+#if __has_include("tmp_rope.h")
+#include "tmp_rope.h"
+#endif
 
 static inline const char *golden_src(void) {
     const char *s = getenv("VLMC_SOURCE_DIR");
@@ -33,6 +36,9 @@ static inline Backend *golden_backend(void) {
     VStatus st = {0};
     Backend *be = be_create(&bo, &st);
     CHECK(be != NULL, "cpu backend: %s", st.msg);
+#if __has_include("tmp_rope.h")
+    tmp_patch_rope(be);
+#endif
     return be;
 }
 
@@ -101,7 +107,8 @@ static inline double golden_compare(const Vlm *m, const ParityOut *o, const char
             d = sqrt(d);
             double tol = 1e-4 * nb + 1e-6 * gall;
             CHECK(d <= tol, "%s: grad %s |a-b| %.3e > tol %.3e (|b| %.3e)", name, p->name, d, tol, nb);
-            if (d / nb > worst && d > 1e-6 * gall) worst = d / nb;
+            /* worst relative error among tensors that are not ~0 (above the floor's scale) */
+            if (nb >= 1e-3 * gall && d / nb > worst) worst = d / nb;
         }
         checked++;
         free(g);
@@ -110,7 +117,7 @@ static inline double golden_compare(const Vlm *m, const ParityOut *o, const char
     int nref = 0;
     for (size_t i = 0; i < st_count(f); i++) nref += !strncmp(st_tensor(f, i)->name, "grad.", 5);
     CHECK(nref == m->pt.n - (m->cfg.llm.tied ? 0 : 0), "%s: %d reference grads, model has %d tensors", name, nref, m->pt.n);
-    printf("  %s: %d gradients checked, worst rel err (above the floor) %.3e\n", name, checked, worst);
+    printf("  %s: %d gradients checked, worst rel err (|b| >= 1e-3 |g_all|) %.3e\n", name, checked, worst);
     st_close(f);
     return worst;
 }

@@ -1,0 +1,51 @@
+/* model/hf_export.c — Vlm -> a Hugging Face directory transformers loads:
+ * config.json (model/config.c) and model.safetensors with the canonical names
+ * (the layout transformers 5 itself saves), HF shapes, dtype F32 or BF16
+ * (round to nearest even). A tied lm-head is not written (transformers saves
+ * it once, as the embedding). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "model/hf.h"
+#include "model/safetensors.h"
+
+int hf_save(Vlm *m, const char *dir, DType dtype, VStatus *st) {
+    if (dtype != DT_F32 && dtype != DT_BF16) return vs_set(st, VS_EINVAL, "hf_save: dtype %s (f32 or bf16)", dt_name(dtype));
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) return vs_set(st, VS_EIO, "%s: %s", dir, strerror(errno));
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (mcfg_write_hf_json(&m->cfg, path, dtype == DT_BF16 ? "bfloat16" : "float32", st)) return st->code;
+    const ParamTable *t = &m->pt;
+    StWriteTensor *w = calloc((size_t)t->n, sizeof *w);
+    void **bufs = calloc((size_t)t->n, sizeof(void *));
+    VLMC_ASSERT(w && bufs, "out of memory");
+    float *tmp = NULL;
+    int64_t maxn = 0;
+    for (int i = 0; i < t->n; i++) maxn = t->p[i].numel > maxn ? t->p[i].numel : maxn;
+    tmp = malloc((size_t)maxn * sizeof(float));
+    VLMC_ASSERT(tmp, "out of memory");
+    for (int i = 0; i < t->n; i++) {
+        const Param *p = &t->p[i];
+        bufs[i] = malloc((size_t)p->numel * dt_size(dtype));
+        VLMC_ASSERT(bufs[i], "out of memory");
+        if (dtype == DT_F32) {
+            be_download(m->be, p->w, bufs[i]);
+        } else {
+            be_download(m->be, p->w, tmp);
+            uint16_t *h = bufs[i];
+            for (int64_t j = 0; j < p->numel; j++) h[j] = st_f32_to_bf16(tmp[j]);
+        }
+        w[i] = (StWriteTensor){p->name, dtype, p->ndim, p->shape, bufs[i]};
+    }
+    StMeta meta[1] = {{"format", "pt"}};
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    int rc = st_write(path, w, (size_t)t->n, meta, 1, st);
+    for (int i = 0; i < t->n; i++) free(bufs[i]);
+    free(bufs);
+    free(w);
+    free(tmp);
+    return rc;
+}

@@ -25,9 +25,11 @@ static const Rule llava_rules[] = {
     {"lm_head.", "language_model.lm_head."},
     {NULL, NULL},
 };
-/* separate checkpoints joined into the LLaVA layout */
-static const Rule vision_only_rules[] = {{"vision_model.", "vision_tower."}, {"", "vision_tower."}, {NULL, NULL}};
-static const Rule lm_only_rules[] = {{"model.", "language_model.model."}, {"lm_head.", "language_model.lm_head."}, {NULL, NULL}};
+/* separate checkpoints joined into the LLaVA or Idefics3 layout */
+static const Rule vision_only_llava[] = {{"vision_model.", "vision_tower."}, {"", "vision_tower."}, {NULL, NULL}};
+static const Rule lm_only_llava[] = {{"model.", "language_model.model."}, {"lm_head.", "language_model.lm_head."}, {NULL, NULL}};
+static const Rule vision_only_idefics3[] = {{"vision_model.", "model.vision_model."}, {"", "model.vision_model."}, {NULL, NULL}};
+static const Rule lm_only_idefics3[] = {{"model.", "model.text_model."}, {NULL, NULL}};
 
 static int apply_rules(const Rule *r, const char *name, char *out) {
     if (strstr(name, "rotary_emb.inv_freq")) return 0;
@@ -85,6 +87,7 @@ typedef struct Loader {
     char *seen;      /* per table entry */
     const Rule *rules;
     int allow_missing_comp;   /* component allowed to be absent (fresh adapter), or -1 */
+    int drop_head;
 } Loader;
 
 static int load_tensor(Loader *L, const StTensor *t, VStatus *st) {
@@ -92,6 +95,8 @@ static int load_tensor(Loader *L, const StTensor *t, VStatus *st) {
     char canon[PT_NAME_MAX];
     if (!apply_rules(L->rules, t->name, canon)) return 0;
     int idx = pt_find(&m->pt, canon);
+    /* a SigLIP pooling head has no place in an Idefics3-layout model: dropped */
+    if (idx < 0 && L->drop_head && strstr(canon, "vision_model.head.")) return 0;
     if (idx < 0) {
         /* a tied checkpoint may carry the lm-head copy: transformers ignores it */
         if (m->cfg.llm.tied && strstr(canon, "lm_head.weight")) return 0;
@@ -238,20 +243,30 @@ int hf_load_pair(Vlm *m, const char *vision_dir, const char *lm_dir, const Adapt
     if (mcfg_from_hf_json(path, &lc, NULL, st)) return st->code;
     if (lc.layout != LAYOUT_TEXT) return vs_set(st, VS_EINVAL, "%s: not a LlamaForCausalLM / Qwen2ForCausalLM checkpoint", lm_dir);
     VlmConfig c = vc;
-    c.layout = LAYOUT_LLAVA;
+    int ps = ad->kind == ADAPT_PIXEL_SHUFFLE_MLP;
+    /* pixel shuffle joins into the Idefics3 layout (post_layernorm'd last layer),
+       the others into LLaVA's */
+    c.layout = ps ? LAYOUT_IDEFICS3 : LAYOUT_LLAVA;
     c.llm = lc.llm;
     c.adapter = *ad;
     c.vis.feature_layer = feature_layer;
     c.vis.keep_cls = keep_cls;
+    if (ps) {
+        c.vis.feature_layer = -1;
+        c.vis.post_norm = 1;
+        c.vis.keep_cls = 1;
+        c.vis.has_head = 0;
+    }
     c.image_token_id = image_token_id;
     if (setup(m, &c, be, opts, st)) return st->code;
     if (vlm_init_random(m, seed, st)) { vlm_free(m); return st->code; }
-    Loader L = {.m = m, .rules = vision_only_rules, .allow_missing_comp = COMP_ADAPTER};
+    Loader L = {.m = m, .rules = ps ? vision_only_idefics3 : vision_only_llava, .allow_missing_comp = COMP_ADAPTER,
+                .drop_head = ps};
     L.seen = calloc((size_t)m->pt.n, 1);
     VLMC_ASSERT(L.seen, "out of memory");
     int rc = load_dir_weights(&L, vision_dir, st);
     if (!rc) {
-        L.rules = lm_only_rules;
+        L.rules = ps ? lm_only_idefics3 : lm_only_llava;
         rc = load_dir_weights(&L, lm_dir, st);
     }
     if (!rc) rc = check_missing(&L, st);

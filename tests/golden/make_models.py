@@ -25,6 +25,8 @@ Models (hidden <= 64, 2-3 layers, vocab <= 512, 32x32 images):
   llava_siglip_qwen2  LLaVA: SigLIP tower (no CLS, layer -1 without post_layernorm,
                       head present but unused) + Qwen2 (GQA, qkv bias, tied embeddings), bf16
   idefics3            Idefics3: SigLIP-like tower, pixel shuffle r=2, Llama, no image splitting
+  vision_siglip       a separate SiglipVisionModel (hf/ only), to join with text_llama
+  pos_resize          llava_siglip_qwen2's position grid resized 4x4 -> 8x8 by torch bicubic
 """
 import json
 import os
@@ -224,8 +226,38 @@ def idefics3():
     emit("idefics3", m, {"pixel_values": px, "input_ids": ids, "labels": labels}, max_shard_size="100KB")
 
 
+def vision_siglip():
+    """A separate SiglipVisionModel checkpoint (weights only), joined with text_llama
+    by the C tests through `vlmc convert --vision --lm`."""
+    torch.manual_seed(5)
+    from transformers import SiglipVisionModel
+    vc = SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                            image_size=IMG, patch_size=8, hidden_act="gelu_pytorch_tanh")
+    m = SiglipVisionModel(vc)
+    d = os.path.join(OUT, "vision_siglip")
+    shutil.rmtree(d, ignore_errors=True)
+    m.save_pretrained(os.path.join(d, "hf"), safe_serialization=True)
+    print("vision_siglip: saved")
+
+
+def pos_resize():
+    """Position embeddings of llava_siglip_qwen2 (4x4 grid) resized to 8x8 exactly as
+    transformers' interpolate_pos_encoding does (F.interpolate bicubic,
+    align_corners=False), in float64 from the saved bf16 weights."""
+    from safetensors import safe_open
+    d = os.path.join(OUT, "llava_siglip_qwen2")
+    with safe_open(os.path.join(d, "hf", "model.safetensors"), "pt") as f:
+        pe = f.get_tensor("vision_tower.embeddings.position_embedding.weight").double()
+    D = pe.shape[1]
+    g = pe.reshape(1, 4, 4, D).permute(0, 3, 1, 2)
+    r = torch.nn.functional.interpolate(g, size=(8, 8), mode="bicubic", align_corners=False)
+    r = r.permute(0, 2, 3, 1).reshape(64, D)
+    save_file({"position_embedding_64px": r.float().contiguous()}, os.path.join(d, "pos_resize.safetensors"))
+    print("pos_resize: saved")
+
+
 if __name__ == "__main__":
     torch.use_deterministic_algorithms(True)
-    which = sys.argv[1:] or ["text_llama", "llava_clip_llama", "llava_siglip_qwen2", "idefics3"]
+    which = sys.argv[1:] or ["text_llama", "llava_clip_llama", "llava_siglip_qwen2", "idefics3", "vision_siglip", "pos_resize"]
     for w in which:
         globals()[w]()

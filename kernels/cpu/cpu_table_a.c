@@ -37,6 +37,9 @@ void cpu_register_group_a(OpTable *t) {
     t->pixel_shuffle = cpu_pixel_shuffle;
     t->pixel_shuffle_backward = cpu_pixel_shuffle_backward;
     t->patch_unfold = cpu_patch_unfold;
+    /* cpu_rope.c */
+    t->rope = cpu_rope;
+    t->rope_backward = cpu_rope_backward;
     /* cpu_matmul.c */
     t->matmul = cpu_matmul;
 }

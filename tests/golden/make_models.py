@@ -131,7 +131,11 @@ def emit(name, model, inputs, save_dtype=torch.float32, max_shard_size=None):
     if max_shard_size:
         kw["max_shard_size"] = max_shard_size
     model.save_pretrained(os.path.join(d, "hf"), **kw)
-    # The reference starts from exactly the saved (possibly bf16-rounded) weights.
+    # The reference is what transformers computes from the saved checkpoint: reload it
+    # (in float32, so non-persistent buffers such as rope inv_freq are recomputed in
+    # float32 as on any load, not left rounded to bf16 by the .to() above).
+    model = type(model).from_pretrained(os.path.join(d, "hf"), dtype=torch.float32,
+                                        attn_implementation="eager").eval()
     lg64, ls64, g64 = run(model, inputs, torch.float64)
     lg32, ls32, g32 = run(model, inputs, torch.float32)
 

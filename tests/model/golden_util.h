@@ -22,9 +22,6 @@
 #include "model/parity.h"
 #include "model/safetensors.h"
 #include "test.h"
-#if __has_include("tmp_rope.h")
-#include "tmp_rope.h"
-#endif
 
 static inline const char *golden_src(void) {
     const char *s = getenv("VLMC_SOURCE_DIR");
@@ -36,9 +33,6 @@ static inline Backend *golden_backend(void) {
     VStatus st = {0};
     Backend *be = be_create(&bo, &st);
     CHECK(be != NULL, "cpu backend: %s", st.msg);
-#if __has_include("tmp_rope.h")
-    tmp_patch_rope(be);
-#endif
     return be;
 }
 
@@ -109,6 +103,7 @@ static inline double golden_compare(const Vlm *m, const ParityOut *o, const char
             CHECK(d <= tol, "%s: grad %s |a-b| %.3e > tol %.3e (|b| %.3e)", name, p->name, d, tol, nb);
             /* worst relative error among tensors that are not ~0 (above the floor's scale) */
             if (nb >= 1e-3 * gall && d / nb > worst) worst = d / nb;
+            if (getenv("GOLDEN_VERBOSE")) printf("    %-70s rel %.3e  abs %.3e  |b| %.3e\n", p->name, d / nb, d, nb);
         }
         checked++;
         free(g);

@@ -92,6 +92,8 @@ int pt_allocate(ParamTable *t, Backend *be, VStatus *st) {
         }
     }
     int64_t n = t->total;
+    t->mark_w = be_mark(be, BUF_PARAMS);
+    t->mark_g = be_mark(be, BUF_GRADS);
     t->all_w = be_alloc(be, BUF_PARAMS, DT_F32, 1, &n, st);
     if (!t->all_w) return vs_prefix(st, "parameters (%lld floats)", (long long)n);
     if (t->total_trainable) {

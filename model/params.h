@@ -44,6 +44,7 @@ typedef struct ParamTable {
     int64_t total, total_trainable;   /* elements */
     Backend *be;
     Tensor *all_w, *all_g;
+    size_t mark_w, mark_g;            /* arena marks before this table's allocations */
 } ParamTable;
 
 void pt_init(ParamTable *t);

@@ -72,6 +72,18 @@ void vlm_free(Vlm *m);
  * reproducible for a seed; the host RNG is splitmix64 + Box-Muller. */
 int vlm_init_random(Vlm *m, uint64_t seed, VStatus *st);
 
+/* Vocabulary growth (adding <image>, <|endofchunk|>, ...): the embedding and
+ * an untied lm-head get new_vocab - vocab new rows, initialised to the MEAN of
+ * the existing rows (keeps new tokens' logits and embeddings in the
+ * distribution of the old ones; computed with op_matmul). Every other weight
+ * and all trainability flags are kept. With train_new_rows_only, the
+ * embedding and lm-head become trainable with a per-row gradient mask (1 on
+ * new rows, 0 on old ones); with tied embeddings the mask is applied after
+ * the lm-head and embedding gradients have been summed. Gradients and
+ * parameters are re-allocated (the model must own the top of BUF_PARAMS and
+ * BUF_GRADS; call between steps). */
+int vlm_grow_vocab(Vlm *m, int new_vocab, int train_new_rows_only, VStatus *st);
+
 /* Forward of one micro-batch. Returns the loss sum (weighted by loss_weight)
  * in *loss (may be NULL). Keeps what backward needs when `backward` is set. */
 int vlm_forward(Vlm *m, const VlmBatch *b, float loss_weight, int backward, double *loss, VStatus *st);

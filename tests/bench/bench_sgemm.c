@@ -50,8 +50,8 @@ int main(int argc, char **argv) {
     double *t = malloc(sizeof(double) * (size_t)reps);
     if (!A || !B || !C || !t) return 1;
     srand(1);
-    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)rand() / RAND_MAX - 0.5f;
-    for (size_t i = 0; i < (size_t)K * N; i++) B[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)((double)rand() / RAND_MAX - 0.5);
+    for (size_t i = 0; i < (size_t)K * N; i++) B[i] = (float)((double)rand() / RAND_MAX - 0.5);
     for (int w = 0; w < 3; w++)   /* warm-up: thread pool, page faults */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N);
     for (int r = 0; r < reps; r++) {

@@ -297,6 +297,25 @@ int cfg__apply_default(const CfgField *f, void *base, VStatus *st) {
     return apply_text(&c, f, base, f->def, f->key);
 }
 
+/* "tags.1=VALUE": the scalar's text verbatim, as items read from a file are */
+static int set_str_item(Ctx *c, char **item, const char *text, const char *key) {
+    yaml_document_t doc;
+    if (load_doc(&doc, text, strlen(text), c)) return c->st ? c->st->code : VS_EINVAL;
+    yaml_node_t *n = yaml_document_get_root_node(&doc);
+    int rc = 0;
+    char *v = NULL;
+    if (n && n->type != YAML_SCALAR_NODE) rc = err(c, n, key, "expected a string, got %s", node_kind(n));
+    else if (n && strlen((const char *)n->data.scalar.value) != n->data.scalar.length)
+        rc = err(c, n, key, "value contains a NUL byte");
+    else if (!(v = strdup(n ? (const char *)n->data.scalar.value : ""))) rc = err(c, n, key, "out of memory");
+    if (!rc) {
+        free(*item);
+        *item = v;
+    }
+    yaml_document_delete(&doc);
+    return rc;
+}
+
 static int is_index(const char *s, int *out) {
     if (!*s) return 0;
     long v = 0;
@@ -350,8 +369,7 @@ int cfg_override(const CfgSchema *s, void *obj, const char *assignment, VStatus 
         if (idx >= n) return err(&c, NULL, done, "index %d out of range (the list has %d items)", idx, n);
         if (f->type == CFG_T_STRLIST) {
             if (i != nt - 1) return err(&c, NULL, done, "a string list item has no sub-keys");
-            static const CfgField item = {"item", CFG_T_STRING, 0, 1, 0, NULL, NULL, NULL, NULL};
-            return apply_text(&c, &item, &((CfgStrList *)p)->items[idx], eq + 1, done);
+            return set_str_item(&c, &((CfgStrList *)p)->items[idx], eq + 1, done);
         }
         if (i == nt - 1) {   /* "stages.1={lr: 1e-3}": merge a mapping into the item */
             yaml_document_t doc;

@@ -146,7 +146,7 @@ static void test_overrides(void) {
     char *ov[] = {"optim.lr=1e-3",         "batch_size=16",         "stages.1.lr=5e-5",
                   "stages.0.trainable.1=llm", "tags=[a, 'b c']",     "optim.sched=constant",
                   "out_dir=null",          "stages.1={steps: 7}",   "optim={warmup: 0, beta1: 0.95}",
-                  "stages.0.freeze_llm=false"};
+                  "stages.0.freeze_llm=false", "stages.1.trainable.0=~"};
     CHECK(cfg_load(&run_schema, &r, path, (int)(sizeof ov / sizeof ov[0]), ov, &st) == 0, "%s", st.msg);
     if (st.code) return;
     Stage *s = r.stages.items;
@@ -155,6 +155,7 @@ static void test_overrides(void) {
     CHECK(s[1].lr == 5e-5 && s[1].steps == 7 && strcmp(s[1].name, "sft") == 0, "list item by index, merged");
     CHECK(strcmp(s[0].trainable.items[1], "llm") == 0 && s[0].freeze_llm == 0, "nested list item");
     CHECK(r.tags.n == 2 && strcmp(r.tags.items[1], "b c") == 0, "list replaced");
+    CHECK(strcmp(s[1].trainable.items[0], "~") == 0, "string list items are verbatim, as in files");
     cfg_free(&run_schema, &r);
 }
 
@@ -221,6 +222,7 @@ static void test_override_errors(void) {
         {"optim.sched=fast", "optim.sched", "not one of"},
         {"optim=[1]", "optim", "expected a mapping"},
         {"tags.0.x=1", "tags.0", "no sub-keys"},
+        {"tags.1=[x]", "tags.1", "expected a string, got a sequence"},
     };
     const char *path = write_tmp("sample.yaml", sample);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -88,12 +88,20 @@ int st_tensor_to_i32(const StTensor *t, int32_t *out, VStatus *st);
 
 /* ---- writing -------------------------------------------------------------- */
 
+/* Fill with designated initializers ({.name = ..., .data = ...}): unused
+ * members must be zero. */
 typedef struct StWriteTensor {
     const char *name;
     DType dtype;
     int ndim;
     const int64_t *shape;
     const void *data;   /* numel * dt_size(dtype) bytes, host memory */
+    /* Alternative to data (used when data is NULL): called once, while the
+     * file is written, to fill dst with the tensor's nbytes bytes — e.g. a
+     * download from a device — so a checkpoint never holds a host copy of
+     * every tensor at once. A nonzero return aborts the write. */
+    int (*fill)(void *ctx, void *dst, size_t nbytes, VStatus *st);
+    void *fill_ctx;
 } StWriteTensor;
 
 typedef struct StMeta {

@@ -96,8 +96,8 @@ static json_t *build_header(const StWriteTensor *ts, const size_t *order, size_t
             vs_set(st, VS_EINVAL, "tensor '%s': byte size overflows", name);
             goto fail;
         }
-        if (nbytes && !t->data) {
-            vs_set(st, VS_EINVAL, "tensor '%s': data is NULL", name);
+        if (nbytes && !t->data && !t->fill) {
+            vs_set(st, VS_EINVAL, "tensor '%s': data is NULL and no fill callback", name);
             goto fail;
         }
         if (json_array_append_new(offs, json_integer((json_int_t)pos)) ||
@@ -161,20 +161,43 @@ int st_write(const char *path, const StWriteTensor *tensors, size_t n, const StM
     for (int i = 0; i < 8; i++) lenb[i] = (unsigned char)((uint64_t)padded >> (8 * i));
     int ok = write_all(fp, lenb, 8) && write_all(fp, text, len);
     for (size_t i = len; ok && i < padded; i++) ok = fputc(' ', fp) != EOF;
+    void *buf = NULL;   /* fill callbacks' staging buffer, grown to the largest such tensor */
+    size_t buf_cap = 0;
+    int fill_failed = 0;
     for (size_t k = 0; ok && k < n; k++) {
         const StWriteTensor *t = &tensors[order[k]];
         size_t nb = dt_size(t->dtype);
         for (int d = 0; d < t->ndim; d++) nb *= (size_t)t->shape[d];   /* checked in build_header */
-        ok = write_all(fp, t->data, nb);
+        const void *src = t->data;
+        if (!src && nb) {
+            if (nb > buf_cap) {
+                free(buf);
+                buf_cap = 0;
+                if (!(buf = malloc(nb))) {
+                    rc = vs_set(st, VS_ENOMEM, "%s: out of memory staging tensor '%s' (%zu bytes)", path, t->name, nb);
+                    fill_failed = 1;
+                    break;
+                }
+                buf_cap = nb;
+            }
+            if ((rc = t->fill(t->fill_ctx, buf, nb, st))) {
+                vs_prefix(st, "%s: tensor '%s'", path, t->name);
+                fill_failed = 1;
+                break;
+            }
+            src = buf;
+        }
+        ok = write_all(fp, src, nb);
     }
-    ok = ok && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
+    free(buf);
+    ok = ok && !fill_failed && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
     int err = errno;
     if (fclose(fp) != 0 && ok) {
         ok = 0;
         err = errno;
     }
     if (!ok) {
-        rc = vs_set(st, VS_EIO, "%s: writing %s failed: %s", path, tmp, strerror(err));
+        if (!fill_failed) rc = vs_set(st, VS_EIO, "%s: writing %s failed: %s", path, tmp, strerror(err));
         unlink(tmp);
         goto out;
     }

@@ -9,8 +9,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdarg.h>
+
 extern int test_failures;
 extern int test_checks;
+
+/* the optional message of CHECK (plain varargs: an empty message is fine) */
+static inline void test_note(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
 
 #define CHECK(cond, ...)                                                             \
     do {                                                                             \
@@ -18,7 +28,7 @@ extern int test_checks;
         if (!(cond)) {                                                               \
             test_failures++;                                                         \
             fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, "" __VA_ARGS__);                                         \
+            test_note("" __VA_ARGS__);                                               \
             fputc('\n', stderr);                                                     \
         }                                                                            \
     } while (0)

@@ -11,7 +11,8 @@
  * and packed-document masks skip the keys no query of the tile can see. The
  * head's strided rows are handed to sgemm through its leading dimension
  * (Hq*D, Hkv*D) instead of being copied. Softmax is two-pass on the tile's
- * full score rows (max, then exp and sum).
+ * full score rows (max, then exp and sum), with the vectorised exp of
+ * cpu_vexp.h.
  *
  * Determinism: every output element is written by exactly one tile, so the
  * forward is the same for any schedule. The backward runs one (batch, query
@@ -22,6 +23,7 @@
  */
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cpu/cpu_scratch.h"
+#include "kernels/cpu/cpu_vexp.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -62,11 +64,21 @@ static AttnView attn_view(const char *op, const AttnDesc *d, const Tensor *q, co
     return a;
 }
 
-/* May query i (of batch b) attend key j? */
-static inline int attn_allowed(const AttnView *a, int64_t b, int64_t i, int64_t j) {
-    int32_t s = a->qs ? a->qs[b * a->Tq + i] : 0;
-    int32_t t = a->ks ? a->ks[b * a->Tk + j] : 0;
-    return s >= 0 && s == t && (!a->causal || j <= i);
+/* Sets the scores of keys query i may not see to -inf in s (nk), keys
+ * kmin.. kmin + nk; returns the number of leading entries that can be
+ * allowed (the causal limit), or 0 when the query sees nothing. */
+static int64_t attn_mask_row(const AttnView *a, int64_t b, int64_t i, int64_t kmin, int64_t nk, float *s) {
+    int32_t qs = a->qs ? a->qs[b * a->Tq + i] : 0;
+    int64_t lim = a->causal ? i + 1 - kmin : nk;  /* keys j >= i + 1 are in the future */
+    if (lim > nk) lim = nk;
+    if (qs < 0 || lim <= 0 || (!a->ks && qs != 0)) lim = 0;
+    for (int64_t j = lim; j < nk; j++) s[j] = -INFINITY;
+    if (a->ks) {
+        const int32_t *ks = a->ks + b * a->Tk + kmin;
+        for (int64_t j = 0; j < lim; j++)
+            if (ks[j] != qs) s[j] = -INFINITY;
+    }
+    return lim;
 }
 
 /* The key range [*kmin, *kmax) holding every key some query in [i0, i1)
@@ -138,25 +150,16 @@ void cpu_attention(Backend *be, const AttnDesc *d, Tensor *out, Tensor *lse, con
                     (int)kld, 0.0f, S, (int)nk);
         for (int64_t r = 0; r < nq; r++) {
             float *s = S + r * nk;
-            int64_t i = i0 + r;
-            float mx = -INFINITY;
-            for (int64_t j = 0; j < nk; j++) {
-                if (!attn_allowed(&a, b, i, kmin + j)) s[j] = -INFINITY;
-                else if (s[j] > mx) mx = s[j];
-            }
+            const int64_t lim = attn_mask_row(&a, b, i0 + r, kmin, nk, s);
+            const float mx = cpu_vmax(s, lim);
             if (mx == -INFINITY) {  /* no allowed key: a zero row of P gives out = 0 */
                 memset(s, 0, (size_t)nk * sizeof(float));
                 Lt[r] = -INFINITY;
                 continue;
             }
-            double sum = 0;
-            for (int64_t j = 0; j < nk; j++) {
-                float e = s[j] == -INFINITY ? 0.0f : expf(s[j] - mx);
-                s[j] = e;
-                sum += e;
-            }
-            float inv = (float)(1.0 / sum);
-            for (int64_t j = 0; j < nk; j++) s[j] *= inv;
+            cpu_vexp_sub(s, nk, mx);  /* masked -inf entries become exactly 0 */
+            const double sum = cpu_vsum(s, lim);
+            cpu_vscale(s, lim, (float)(1.0 / sum));
             Lt[r] = mx + (float)log(sum);
         }
         // out_tile = P V_range: (nq, nk) x (nk, D), written straight into the strided head
@@ -239,12 +242,10 @@ void cpu_attention_backward(Backend *be, const AttnDesc *d, Tensor *dq, Tensor *
                 const float *dor = dO + qoff + r * qld, *orow = O + qoff + r * qld;
                 double di = 0;  /* D_i = rowsum(dO * O) = sum_j P_ij dP_ij */
                 for (int64_t c = 0; c < a.D; c++) di += (double)dor[c] * orow[c];
-                float dif = (float)di;
-                for (int64_t j = 0; j < nk; j++) {
-                    float pj = attn_allowed(&a, b, i, kmin + j) ? expf(p[j] - l) : 0.0f;
-                    p[j] = pj;
-                    ds[j] = pj * (ds[j] - dif);  /* dS = P * (dP - D_i) */
-                }
+                const float dif = (float)di;
+                attn_mask_row(&a, b, i, kmin, nk, p);
+                cpu_vexp_sub(p, nk, l);  /* P = exp(S - lse), exactly 0 where masked */
+                for (int64_t j = 0; j < nk; j++) ds[j] = p[j] * (ds[j] - dif);  /* dS = P * (dP - D_i) */
             }
             // dV_range += P^T dO: (nk, nq) x (nq, D)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nk, (int)a.D, (int)nq, 1.0f, P, (int)nk,

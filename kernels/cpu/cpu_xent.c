@@ -10,40 +10,22 @@
  *            dlogits = weight[i] * (softmax - onehot(target))
  *   dx_chunk += dlogits w,  dw += dlogits^T x_chunk   (sgemm, beta = 1)
  * so forward and backward share one logits computation. Workspace: one
- * (chunk, V) f32 buffer from BUF_SCRATCH. Ignored rows give logp 0 and a zero
- * dlogits row. Deterministic: each row is reduced by one thread in a fixed
- * order; the sgemms do not split their inner dimension across threads.
+ * (chunk, V) f32 buffer from BUF_SCRATCH, plus two (chunk, C) buffers.
+ * Ignored rows (target -1: padding, image tokens, prompts) are skipped
+ * entirely and give logp 0: a chunk holds the next `chunk` rows that have a
+ * target, gathered when they are not contiguous (dx scattered back).
+ * Deterministic: each row is reduced by one thread in a fixed order; the
+ * sgemms do not split their inner dimension across threads.
  * A target outside [-1, V) is bad data, not a bug: it is recorded as a
  * runtime error (be_sync) and the row is treated as ignored.
  */
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cpu/cpu_scratch.h"
+#include "kernels/cpu/cpu_vexp.h"
 
 #include <cblas.h>
 #include <math.h>
-
-/* Turns one row of logits l (V) into exp(l - max) in place; returns the sum in
- * double and stores max. Eight accumulators, added in a fixed order, keep the
- * sum fast yet deterministic. */
-static double xent_exp_row(float *l, int64_t V, float *max_out) {
-    float mx = -INFINITY;
-    for (int64_t j = 0; j < V; j++) mx = l[j] > mx ? l[j] : mx;
-    double acc[8] = {0};
-    int64_t j = 0;
-    for (; j + 8 <= V; j += 8)
-        for (int u = 0; u < 8; u++) {
-            float e = expf(l[j + u] - mx);
-            l[j + u] = e;
-            acc[u] += e;
-        }
-    for (; j < V; j++) {
-        float e = expf(l[j] - mx);
-        l[j] = e;
-        acc[0] += e;
-    }
-    *max_out = mx;
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
+#include <string.h>
 
 void cpu_xent(Backend *be, Tensor *logp, Tensor *dx, Tensor *dw, const Tensor *x, const Tensor *w,
               const Tensor *targets, const Tensor *weight, int64_t chunk) {
@@ -70,49 +52,71 @@ void cpu_xent(Backend *be, Tensor *logp, Tensor *dx, Tensor *dw, const Tensor *x
     float *LP = logp ? cpu_f32(logp, op) : NULL, *DX = dx ? cpu_f32(dx, op) : NULL, *DW = dw ? cpu_f32(dw, op) : NULL;
 
     size_t mark = be_mark(be, BUF_SCRATCH);
-    float *logits = cpu_scratch_f32(be, chunk * V, op);  /* (chunk, V) */
-    if (!logits) return;
+    float *logits = cpu_scratch_f32(be, chunk * V, op);   /* (chunk, V) */
+    float *xbuf = cpu_scratch_f32(be, 2 * chunk * C, op); /* gathered x rows, then dx rows (chunk, C) each */
+    int64_t *rows = (int64_t *)(void *)cpu_scratch_f32(be, 2 * chunk, op);  /* row index of each chunk row */
+    if (!logits || !xbuf || !rows) {
+        be_reset(be, BUF_SCRATCH, mark);
+        return;
+    }
+    float *dxbuf = xbuf + chunk * C;
+    int64_t bad = -1;
 
-    for (int64_t c0 = 0; c0 < N; c0 += chunk) {
-        const int64_t n = N - c0 < chunk ? N - c0 : chunk;
-        const float *Xc = X + c0 * C;
+    for (int64_t next = 0; next < N;) {
+        // the chunk: the next (up to) `chunk` rows with a target; ignored rows cost nothing
+        int64_t n = 0;
+        for (; next < N && n < chunk; next++) {
+            const int32_t t = tg[next];
+            if (t >= 0 && t < V) {
+                rows[n++] = next;
+                continue;
+            }
+            if (t != -1 && bad < 0) bad = next;
+            if (LP) LP[next] = 0.0f;
+        }
+        if (n == 0) break;
+        // contiguous rows are used in place; otherwise gathered (and dx scattered back)
+        const int contiguous = rows[n - 1] - rows[0] == n - 1;
+        const float *Xc = X + rows[0] * C;
+        if (!contiguous) {
+            for (int64_t r = 0; r < n; r++) memcpy(xbuf + r * C, X + rows[r] * C, (size_t)C * sizeof(float));
+            Xc = xbuf;
+        }
         // logits (n, V) = x_chunk (n, C) w^T (C, V)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)V, (int)C, 1.0f, Xc, (int)C, W, (int)C,
                     0.0f, logits, (int)V);
 #pragma omp parallel for schedule(static)
         for (int64_t r = 0; r < n; r++) {
-            const int64_t i = c0 + r;
+            const int64_t i = rows[r];
             float *l = logits + r * V;
             const int32_t t = tg[i];
-            if (t < 0 || t >= V) {
-                if (LP) LP[i] = 0.0f;
-                if (grad)
-                    for (int64_t j = 0; j < V; j++) l[j] = 0.0f;
-                continue;
-            }
             const float lt = l[t];
-            float mx;
-            double sum = xent_exp_row(l, V, &mx);
+            const float mx = cpu_vmax(l, V);
+            cpu_vexp_sub(l, V, mx);          /* l = exp(logit - max) */
+            const double sum = cpu_vsum(l, V);  /* double, fixed order */
             if (LP) LP[i] = (float)((double)lt - (double)mx - log(sum));
             if (grad) {
                 // dL/dlogit_j for L = -weight * logp = weight * (softmax_j - [j == t])
-                const float s = (float)((double)wt[i] / sum);
-                for (int64_t j = 0; j < V; j++) l[j] *= s;
+                cpu_vscale(l, V, (float)((double)wt[i] / sum));
                 l[t] -= wt[i];
             }
         }
-        if (DX)  // dx_chunk (n, C) += dlogits (n, V) w (V, C)
+        if (DX) {  // dx_chunk (n, C) += dlogits (n, V) w (V, C)
+            float *DXc = contiguous ? DX + rows[0] * C : dxbuf;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)C, (int)V, 1.0f, logits, (int)V, W,
-                        (int)C, 1.0f, DX + c0 * C, (int)C);
+                        (int)C, contiguous ? 1.0f : 0.0f, DXc, (int)C);
+            if (!contiguous)
+                for (int64_t r = 0; r < n; r++) {
+                    float *d = DX + rows[r] * C;
+                    for (int64_t c = 0; c < C; c++) d[c] += dxbuf[r * C + c];
+                }
+        }
         if (DW)  // dw (V, C) += dlogits^T (V, n) x_chunk (n, C)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)V, (int)C, (int)n, 1.0f, logits, (int)V, Xc,
                         (int)C, 1.0f, DW, (int)C);
     }
     be_reset(be, BUF_SCRATCH, mark);
-    for (int64_t i = 0; i < N; i++)
-        if (tg[i] < -1 || tg[i] >= V) {
-            be_record_error(be, VS_EINVAL, "%s: target %d of row %lld is outside [-1, %lld) (row ignored)", op,
-                            (int)tg[i], (long long)i, (long long)V);
-            break;
-        }
+    if (bad >= 0)
+        be_record_error(be, VS_EINVAL, "%s: target %d of row %lld is outside [-1, %lld) (row ignored)", op,
+                        (int)tg[bad], (long long)bad, (long long)V);
 }

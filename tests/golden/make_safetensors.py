@@ -21,6 +21,8 @@ an implementation independent of ours):
   safetensors/one_meta.safetensors — three tensors and a single metadata key,
     so its header bytes are deterministic (the library stores metadata in a
     hash map): the C writer must reproduce this file byte for byte.
+Regenerating dtypes.safetensors may reorder its three metadata keys in the
+header (hash-map order); tensors, values and layout are the same every run.
 """
 import os
 import numpy as np
@@ -67,6 +69,8 @@ def main():
         "c.half": torch.tensor([1.5, -2.0], dtype=torch.bfloat16),
     }
     save_file(one, os.path.join(OUT, "one_meta.safetensors"), metadata={"format": "pt"})
+    for name in ("dtypes.safetensors", "one_meta.safetensors"):
+        os.chmod(os.path.join(OUT, name), 0o644)
 
 
 if __name__ == "__main__":

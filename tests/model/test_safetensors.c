@@ -17,6 +17,9 @@ static const char *golden(const char *name, char *buf, size_t n) {
     return buf;
 }
 
+/* designated initializers: the fill fields stay zero */
+#define WT(n, dt, nd, sh, d) {.name = (n), .dtype = (dt), .ndim = (nd), .shape = (sh), .data = (d)}
+
 static uint32_t fbits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 
 static const StTensor *must_find(const StFile *f, const char *name, DType dt, int ndim) {
@@ -116,7 +119,7 @@ static void test_rewrite_matches_python_bytes(void) {
     size_t n = st_count(f);
     for (size_t i = 0; i < n && i < 8; i++) {
         const StTensor *t = st_tensor(f, i);
-        w[i] = (StWriteTensor){t->name, t->dtype, t->ndim, t->shape, t->data};
+        w[i] = (StWriteTensor)WT(t->name, t->dtype, t->ndim, t->shape, t->data);
     }
     StMeta m = {st_meta_key(f, 0), st_meta_value(f, 0)};
     CHECK(st_write(out, w, n, &m, 1, &st) == 0, "%s", st.msg);
@@ -147,9 +150,9 @@ static void test_round_trip(void) {
     for (int i = 0; i < 5; i++) bf[i] = st_f32_to_bf16((float)i * 1.7f), hf[i] = st_f32_to_f16((float)i * -0.3f);
     int64_t s73[2] = {7, 3}, s5[1] = {5}, s3[1] = {3}, s2[1] = {2}, s0[3] = {2, 0, 9};
     StWriteTensor w[] = {
-        {"model.w", DT_F32, 2, s73, f32}, {"b", DT_BF16, 1, s5, bf}, {"h", DT_F16, 1, s5, hf},
-        {"ids", DT_I32, 1, s3, i32},      {"big", DT_I64, 1, s2, i64}, {"bytes", DT_U8, 1, s3, u8},
-        {"empty", DT_F32, 3, s0, NULL},   {"scalar", DT_F32, 0, NULL, &sc},
+        WT("model.w", DT_F32, 2, s73, f32), WT("b", DT_BF16, 1, s5, bf), WT("h", DT_F16, 1, s5, hf),
+        WT("ids", DT_I32, 1, s3, i32),      WT("big", DT_I64, 1, s2, i64), WT("bytes", DT_U8, 1, s3, u8),
+        WT("empty", DT_F32, 3, s0, NULL),   WT("scalar", DT_F32, 0, NULL, &sc),
     };
     size_t n = sizeof w / sizeof w[0];
     StMeta meta[] = {{"step", "12"}, {"format", "pt"}, {"quote\"key", "line\nbreak"}};
@@ -188,6 +191,57 @@ static void test_round_trip(void) {
     hostile_rmdir(dir);
 }
 
+/* fill callback: element i of an F32 tensor = base + i */
+static int fill_ramp(void *ctx, void *dst, size_t nbytes, VStatus *st) {
+    (void)st;
+    float base = *(const float *)ctx, *d = dst;
+    for (size_t i = 0; i < nbytes / 4; i++) d[i] = base + (float)i;
+    return 0;
+}
+
+static int fill_fail(void *ctx, void *dst, size_t nbytes, VStatus *st) {
+    (void)ctx, (void)dst, (void)nbytes;
+    return vs_set(st, VS_EDEVICE, "device download failed");
+}
+
+static void test_fill_callback(void) {
+    char dir[512], path[600];
+    CHECK(hostile_mkdtemp(dir, sizeof dir) == 0, "tmp");
+    snprintf(path, sizeof path, "%s/fill.safetensors", dir);
+    float b1 = 10, b2 = -5, small[3] = {1, 2, 3};
+    int64_t s100[1] = {100}, s7[2] = {7, 1}, s3[1] = {3};
+    StWriteTensor w[] = {
+        {.name = "big", .dtype = DT_F32, .ndim = 1, .shape = s100, .fill = fill_ramp, .fill_ctx = &b1},
+        {.name = "host", .dtype = DT_F32, .ndim = 1, .shape = s3, .data = small},
+        {.name = "small", .dtype = DT_F32, .ndim = 2, .shape = s7, .fill = fill_ramp, .fill_ctx = &b2},
+    };
+    VStatus st = {0};
+    CHECK(st_write(path, w, 3, NULL, 0, &st) == 0, "%s", st.msg);
+    StFile *f = st_open(path, &st);
+    CHECK(f != NULL, "%s", st.msg);
+    if (f) {
+        float v[100];
+        const StTensor *t = st_find(f, "big");
+        CHECK(t && t->numel == 100 && st_tensor_to_f32(t, v, &st) == 0 && v[0] == 10 && v[99] == 109, "big ramp");
+        t = st_find(f, "small");
+        CHECK(t && t->numel == 7 && st_tensor_to_f32(t, v, &st) == 0 && v[0] == -5 && v[6] == 1, "small ramp");
+        t = st_find(f, "host");
+        CHECK(t && st_tensor_to_f32(t, v, &st) == 0 && v[2] == 3, "host data");
+        st_close(f);
+    }
+    /* a failing callback aborts the write: message kept, old file untouched, no temp left */
+    w[2].fill = fill_fail;
+    CHECK(st_write(path, w, 3, NULL, 0, &st) == VS_EDEVICE && strstr(st.msg, "device download failed") &&
+          strstr(st.msg, "tensor 'small'") && strstr(st.msg, path), "%s", st.msg);
+    f = st_open(path, &st);
+    CHECK(f && st_count(f) == 3, "previous file intact: %s", st.msg);
+    st_close(f);
+    char cmd[1300];
+    snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | wc -l) -eq 1", dir);
+    CHECK(system(cmd) == 0, "no temporary file left in %s", dir);
+    hostile_rmdir(dir);
+}
+
 static void test_write_errors(void) {
     char dir[512], path[600];
     CHECK(hostile_mkdtemp(dir, sizeof dir) == 0, "%s", "hostile_mkdtemp(dir, sizeof dir) == 0");
@@ -195,11 +249,11 @@ static void test_write_errors(void) {
     float v[2] = {1, 2};
     int64_t s2[1] = {2}, sneg[1] = {-2};
     struct { StWriteTensor w[2]; size_t n; const char *expect; } cases[] = {
-        {{{"a", DT_F32, 1, s2, v}, {"a", DT_F32, 1, s2, v}}, 2, "given twice"},
-        {{{"", DT_F32, 1, s2, v}}, 1, "invalid name"},
-        {{{"__metadata__", DT_F32, 1, s2, v}}, 1, "invalid name"},
-        {{{"a", DT_F32, 1, sneg, v}}, 1, "negative"},
-        {{{"a", DT_F32, 1, s2, NULL}}, 1, "data is NULL"},
+        {{WT("a", DT_F32, 1, s2, v), WT("a", DT_F32, 1, s2, v)}, 2, "given twice"},
+        {{WT("", DT_F32, 1, s2, v)}, 1, "invalid name"},
+        {{WT("__metadata__", DT_F32, 1, s2, v)}, 1, "invalid name"},
+        {{WT("a", DT_F32, 1, sneg, v)}, 1, "negative"},
+        {{WT("a", DT_F32, 1, s2, NULL)}, 1, "data is NULL"},
     };
     VStatus st = {0};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -248,4 +302,4 @@ static void test_hostile(void) {
 }
 
 TEST_MAIN({"golden_read", test_golden_read}, {"rewrite_matches_python_bytes", test_rewrite_matches_python_bytes},
-          {"round_trip", test_round_trip}, {"write_errors", test_write_errors}, {"hostile", test_hostile})
+          {"round_trip", test_round_trip}, {"fill_callback", test_fill_callback}, {"write_errors", test_write_errors}, {"hostile", test_hostile})

@@ -112,16 +112,16 @@ int parity_write(const Vlm *m, const ParityOut *o, const char *path, VStatus *st
     int64_t lshape[3] = {o->B, o->T, o->V}, one = 1;
     float loss = (float)o->loss;
     int k = 0;
-    w[k++] = (StWriteTensor){"logits", DT_F32, 3, lshape, o->logits};
+    w[k++] = (StWriteTensor){.name = "logits", .dtype = DT_F32, .ndim = 3, .shape = lshape, .data = o->logits};
     if (o->has_loss) {
-        w[k++] = (StWriteTensor){"loss", DT_F32, 1, &one, &loss};
+        w[k++] = (StWriteTensor){.name = "loss", .dtype = DT_F32, .ndim = 1, .shape = &one, .data = &loss};
         for (int i = 0; i < m->pt.n; i++) {
             const Param *p = &m->pt.p[i];
             size_t len = strlen(p->name) + 6;
             names[k] = malloc(len);
             VLMC_ASSERT(names[k], "out of memory");
             snprintf(names[k], len, "grad.%s", p->name);
-            w[k] = (StWriteTensor){names[k], DT_F32, p->ndim, p->shape, o->grads[i]};
+            w[k] = (StWriteTensor){.name = names[k], .dtype = DT_F32, .ndim = p->ndim, .shape = p->shape, .data = o->grads[i]};
             k++;
         }
     }

@@ -161,7 +161,7 @@ static int write_variant(const char *name, RenameFn fn, const char *dst, int ext
         fn(t->name, names[k]);
         if (!names[k][0]) continue;
         memcpy(shapes[k], t->shape, sizeof(int64_t) * (size_t)t->ndim);
-        w[k] = (StWriteTensor){names[k], t->dtype, t->ndim, shapes[k], t->data};
+        w[k] = (StWriteTensor){.name = names[k], .dtype = t->dtype, .ndim = t->ndim, .shape = shapes[k], .data = t->data};
         if (reshape && strstr(t->name, "layers.0.self_attn.o_proj.weight")) {
             /* same bytes, transposed-looking shape */
             shapes[k][0] = t->shape[1] / 2;
@@ -171,7 +171,7 @@ static int write_variant(const char *name, RenameFn fn, const char *dst, int ext
     }
     float extra_data[4] = {0};
     int64_t extra_shape[1] = {4};
-    if (extra) w[k++] = (StWriteTensor){"language_model.model.extra_thing.weight", DT_F32, 1, extra_shape, extra_data};
+    if (extra) w[k++] = (StWriteTensor){.name = "language_model.model.extra_thing.weight", .dtype = DT_F32, .ndim = 1, .shape = extra_shape, .data = extra_data};
     snprintf(path, sizeof path, "%s/model.safetensors", dst);
     int rc = st_write(path, w, k, NULL, 0, &st);
     CHECK(rc == 0, "%s", st.msg);

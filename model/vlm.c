@@ -37,6 +37,9 @@ static Tensor *upload_i32(Vlm *m, const int32_t *h, int64_t n) {
 static int check_batch(const Vlm *m, const VlmBatch *b, VStatus *st) {
     int64_t N = b->B * b->T, V = m->cfg.llm.vocab;
     if (b->B <= 0 || b->T <= 0) return vs_set(st, VS_EINVAL, "batch: B=%lld T=%lld", (long long)b->B, (long long)b->T);
+    if (m->cfg.llm.sliding_window > 0 && b->T > m->cfg.llm.sliding_window)
+        return vs_set(st, VS_EUNSUP, "batch: rows of %lld tokens exceed the sliding window %d (only full attention is implemented)",
+                      (long long)b->T, m->cfg.llm.sliding_window);
     for (int64_t i = 0; i < N; i++) {
         int32_t t = b->tokens[i];
         if ((t < 0 || t >= V) && t != m->cfg.image_token_id)

@@ -55,7 +55,10 @@ typedef struct Vlm {
     Backend *be;
     int recompute;
     int64_t xent_chunk;       /* rows per xent chunk */
-    struct { int patch_w, patch_b, cls, pos, pre_w, pre_b, post_w, post_b; VitLayerIdx *L; } vis;
+    struct { int patch_w, patch_b, cls, pos, pre_w, pre_b, post_w, post_b; VitLayerIdx *L;
+             Tensor *cls_w2, *cls_g2; /* (1, D) views made once: a view made per step would
+                                          add a handle to BUF_PARAMS / BUF_GRADS each step */
+    } vis;
     struct { int w1, b1, w2, b2; } ad;
     struct { int emb, norm, head; LlmLayerIdx *L; } llm;
     struct VlmActs *acts;     /* private: the current step's saved tensors */

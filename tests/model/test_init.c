@@ -265,6 +265,17 @@ static void test_recompute_identical(void) {
         be_download(be[k], m[k].pt.all_g, g[k]);
     }
     CHECK(!memcmp(g[0], g[1], (size_t)m[0].pt.total_trainable * 4), "recompute changes the gradients");
+    /* a step leaves no tensor handle or byte behind in any buffer class */
+    for (int k = 0; k < 2; k++) {
+        size_t marks[BUF__COUNT], used[BUF__COUNT];
+        for (int c2 = 0; c2 < BUF__COUNT; c2++) { marks[c2] = be_mark(be[k], (BufClass)c2); used[c2] = be_used(be[k], (BufClass)c2); }
+        CHECK(vlm_forward(&m[k], &b, 0.05f, 1, NULL, &st) == 0 && vlm_backward(&m[k], &st) == 0, "%s", st.msg);
+        vlm_end_step(&m[k]);
+        for (int c2 = 0; c2 < BUF__COUNT; c2++)
+            CHECK(be_mark(be[k], (BufClass)c2) == marks[c2] && be_used(be[k], (BufClass)c2) == used[c2],
+                  "class %d: %zu handles / %zu bytes after a step, %zu / %zu before", c2, be_mark(be[k], (BufClass)c2),
+                  be_used(be[k], (BufClass)c2), marks[c2], used[c2]);
+    }
     CHECK(be_peak(be[1], BUF_ACTS) < be_peak(be[0], BUF_ACTS), "recompute peak %zu not below %zu", be_peak(be[1], BUF_ACTS), be_peak(be[0], BUF_ACTS));
     printf("  BUF_ACTS peak: %zu without recompute, %zu with\n", be_peak(be[0], BUF_ACTS), be_peak(be[1], BUF_ACTS));
     for (int k = 0; k < 2; k++) {

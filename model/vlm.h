@@ -75,6 +75,12 @@ void vlm_free(Vlm *m);
  * reproducible for a seed; the host RNG is splitmix64 + Box-Muller. */
 int vlm_init_random(Vlm *m, uint64_t seed, VStatus *st);
 
+/* Upper bound of the BUF_ACTS bytes of one step with this batch shape
+ * (backward: training step; with_logits: vlm_logits), and a reservation of it
+ * (for backends that need one; BUF_ACTS must be empty). */
+size_t vlm_acts_bytes(const Vlm *m, int64_t B, int64_t T, int64_t n_images, int backward, int with_logits);
+int vlm_reserve_acts(Vlm *m, int64_t B, int64_t T, int64_t n_images, VStatus *st);
+
 /* Vocabulary growth (adding <image>, <|endofchunk|>, ...): the embedding and
  * an untied lm-head get new_vocab - vocab new rows, initialised to the MEAN of
  * the existing rows (keeps new tokens' logits and embeddings in the

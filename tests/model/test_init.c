@@ -285,4 +285,37 @@ static void test_recompute_identical(void) {
     }
 }
 
-TEST_MAIN({"seeded", test_seeded}, {"recompute_identical", test_recompute_identical}, {"packing", test_packing}, {"partial_llm", test_partial_llm}, {"fd_linear_adapter", test_fd_linear_adapter}, {"fd_mlp_adapter", test_fd_mlp_adapter})
+/* vlm_acts_bytes is an upper bound of the measured BUF_ACTS peak (and not a
+ * wild one: <= 3x), for training and logits, with and without recompute,
+ * frozen encoder, text-only; a step fits in an exact reservation of it. */
+static void test_acts_bound(void) {
+    for (int variant = 0; variant < 5; variant++) {
+        VlmConfig c = tiny_cfg(variant == 3 ? ADAPT_LINEAR : ADAPT_MLP);
+        if (variant == 4) { c.has_vision = 0; c.layout = LAYOUT_TEXT; }
+        Backend *be = golden_backend();
+        Vlm m;
+        VStatus st = {0};
+        CHECK(vlm_build(&m, &c, &st) == 0, "%s", st.msg);
+        if (variant == 2) pt_set_trainable_comp(&m.pt, COMP_ENCODER, 0);
+        CHECK(vlm_allocate(&m, be, &st) == 0, "%s", st.msg);
+        vlm_init_random(&m, 1, &st);
+        m.recompute = variant == 1;
+        VlmConfig cb = tiny_cfg(ADAPT_MLP);
+        VlmBatch b = make_batch(&cb);
+        if (variant == 4) { b.n_images = 0; for (int i = 0; i < B * T; i++) if (tok[i] == 63) tok[i] = 5; }
+        size_t bound = vlm_acts_bytes(&m, B, T, b.n_images, 1, 1);
+        CHECK(vlm_reserve_acts(&m, B, T, b.n_images, &st) == 0, "%s", st.msg);
+        float *lg = malloc((size_t)B * T * 64 * 4);
+        CHECK(vlm_forward(&m, &b, 0.05f, 1, NULL, &st) == 0 && vlm_backward(&m, &st) == 0, "%s", st.msg);
+        vlm_end_step(&m);
+        CHECK(vlm_logits(&m, &b, lg, &st) == 0, "%s", st.msg);
+        size_t peak = be_peak(be, BUF_ACTS);
+        CHECK(bound >= peak && bound <= 3 * peak, "variant %d: bound %zu, measured peak %zu", variant, bound, peak);
+        printf("  variant %d: BUF_ACTS bound %zu, peak %zu\n", variant, bound, peak);
+        free(lg);
+        vlm_free(&m);
+        be_destroy(be);
+    }
+}
+
+TEST_MAIN({"seeded", test_seeded}, {"acts_bound", test_acts_bound}, {"recompute_identical", test_recompute_identical}, {"packing", test_packing}, {"partial_llm", test_partial_llm}, {"fd_linear_adapter", test_fd_linear_adapter}, {"fd_mlp_adapter", test_fd_mlp_adapter})

@@ -8,7 +8,36 @@
 #include "kernels/cpu/cpu_loops.h"
 #include "kernels/cpu/cpu_ops.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+/* ---- ISA selection (declared in cpu_loops.h) ------------------------------- */
+
+static int isa_forced = -1, isa_auto = -1;
+
+static int cpu_has_avx2(void) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+#else
+    return 0;
+#endif
+}
+
+int cpu_use_avx2(void) {
+    if (isa_forced >= 0) return isa_forced;
+    if (isa_auto < 0) {
+        /* benign race: every thread computes the same value */
+        const char *e = getenv("VLMC_CPU_ISA");
+        isa_auto = e && strcmp(e, "base") == 0 ? 0 : cpu_has_avx2();
+    }
+    return isa_auto;
+}
+
+int cpu_force_isa(int avx2) {
+    isa_forced = avx2 < 0 ? -1 : (avx2 && cpu_has_avx2());
+    return cpu_use_avx2();
+}
 
 int64_t cpu_rows_of(const char *op, int64_t numel, int64_t cols, const char *what) {
     if (cols <= 0 || numel % cols != 0)

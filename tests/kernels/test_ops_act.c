@@ -6,6 +6,7 @@
  * to check the "+=" contract. */
 #include <omp.h>
 
+#include "kernels/cpu/cpu_loops.h"
 #include "op_testutil.h"
 
 static const int64_t SIZES[][2] = {{1, 7}, {13, 33}, {300, 129}};
@@ -252,10 +253,20 @@ static void test_tanh_gate_deterministic(void) {
     be_destroy(be);
 }
 
+/* The same checks with the base-ISA (SSE4.2) kernels forced (the automatic
+   choice, AVX2 on this machine, ran above). */
+static void test_base_isa(void) {
+    cpu_force_isa(0);
+    test_act();
+    test_swiglu();
+    test_act_extremes();
+    cpu_force_isa(-1);
+}
+
 static void report(void) {
     printf("act/swiglu/tanh_gate: max forward rel err %.3g, max gradcheck rel err %.3g\n", worst_fwd, worst_bwd);
 }
 
 TEST_MAIN({"act", test_act}, {"swiglu", test_swiglu}, {"tanh_gate", test_tanh_gate},
           {"act_extremes", test_act_extremes}, {"tanh_gate_deterministic", test_tanh_gate_deterministic},
-          {"report", report})
+          {"base_isa", test_base_isa}, {"report", report})

@@ -19,6 +19,7 @@
 #include "kernels/cpu/cpu_ops.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
@@ -226,6 +227,19 @@ static int64_t gate_cols(const char *op, const Tensor *x, const Tensor *gate) {
     return C;
 }
 
+/* tanh of the gate broadcast to C values (computed once per call): in buf
+ * when C <= GATE_MAX, else in *heap (malloc'd here, freed by the caller). */
+static const float *gate_tanh(const char *op, const float *gg, int64_t G, int64_t C, float *buf, float **heap) {
+    float *t = buf;
+    if (C > GATE_MAX) {
+        t = *heap = malloc((size_t)C * sizeof *t);
+        if (!t) VLMC_PANIC("%s: out of memory for %lld gate values", op, (long long)C);
+    }
+    const float t0 = tanhf(gg[0]);
+    for (int64_t c = 0; c < C; c++) t[c] = G == 1 ? t0 : tanhf(gg[c]);
+    return t;
+}
+
 // x, out, resid: (N, C); gate (1) or (C); out = resid + tanh(gate) * x (resid NULL = 0)
 void cpu_tanh_gate(Backend *be, Tensor *out, const Tensor *x, const Tensor *gate, const Tensor *resid) {
     (void)be;
@@ -236,19 +250,22 @@ void cpu_tanh_gate(Backend *be, Tensor *out, const Tensor *x, const Tensor *gate
     float *o = cpu_f32(out, "tanh_gate");
     const float *xx = cpu_f32(x, "tanh_gate"), *gg = cpu_f32(gate, "tanh_gate");
     const float *rr = resid ? cpu_f32(resid, "tanh_gate") : NULL;
-    /* tanh of the gate once per call (the gate is small: 1 or C values) */
-    float tg[GATE_MAX];
-    int64_t nt = G <= GATE_MAX ? G : 0;
-    for (int64_t c = 0; c < nt; c++) tg[c] = tanhf(gg[c]);
+    float buf[GATE_MAX], *heap = NULL;
+    const float *tg = gate_tanh("tanh_gate", gg, G, C, buf, &heap);
 #pragma omp parallel for schedule(static) if (N * C >= CPU_PAR_MIN)
     for (int64_t r = 0; r < N; r++) {
-        for (int64_t c = 0; c < C; c++) {
-            int64_t gi = G == 1 ? 0 : c;
-            float t = nt ? tg[gi] : tanhf(gg[gi]);
-            float v = t * xx[r * C + c];
-            o[r * C + c] = rr ? rr[r * C + c] + v : v;
+        float *orow = o + r * C;
+        const float *xr = xx + r * C;
+        if (rr) {
+            const float *rrow = rr + r * C;
+#pragma omp simd
+            for (int64_t c = 0; c < C; c++) orow[c] = rrow[c] + tg[c] * xr[c];
+        } else {
+#pragma omp simd
+            for (int64_t c = 0; c < C; c++) orow[c] = tg[c] * xr[c];
         }
     }
+    free(heap);
 }
 
 // dx += tanh(g) dout; dgate += sum_rows dout * x * (1 - tanh(g)^2); dresid += dout
@@ -265,16 +282,16 @@ void cpu_tanh_gate_backward(Backend *be, Tensor *dx, Tensor *dgate, Tensor *dres
     const float *g = cpu_f32(dout, op), *xx = cpu_f32(x, op), *gg = cpu_f32(gate, op);
     if (dx || dresid) {
         float *pdx = dx ? cpu_f32(dx, op) : NULL, *pdr = dresid ? cpu_f32(dresid, op) : NULL;
-        float tg[GATE_MAX];
-        int64_t nt = G <= GATE_MAX ? G : 0;
-        for (int64_t c = 0; c < nt; c++) tg[c] = tanhf(gg[c]);
+        float buf[GATE_MAX], *heap = NULL;
+        const float *tg = gate_tanh(op, gg, G, C, buf, &heap);
 #pragma omp parallel for schedule(static) if (n >= CPU_PAR_MIN)
         for (int64_t r = 0; r < N; r++)
             for (int64_t c = 0; c < C; c++) {
-                int64_t i = r * C + c, gi = G == 1 ? 0 : c;
-                if (pdx) pdx[i] += (nt ? tg[gi] : tanhf(gg[gi])) * g[i];
+                int64_t i = r * C + c;
+                if (pdx) pdx[i] += tg[c] * g[i];
                 if (pdr) pdr[i] += g[i];
             }
+        free(heap);
     }
     if (!dgate) return;
     float *pdg = cpu_f32(dgate, op);

@@ -8,12 +8,15 @@
 #include "kernels/cpu/cpu_loops.h"
 #include "kernels/cpu/cpu_ops.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- ISA selection (declared in cpu_loops.h) ------------------------------- */
 
-static int isa_forced = -1, isa_auto = -1;
+/* -1 = not decided yet. Relaxed atomics: the dispatchers run inside OpenMP
+ * loops, and every thread that races on the first call computes the same value. */
+static _Atomic int isa_forced = -1, isa_auto = -1;
 
 static int cpu_has_avx2(void) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -25,17 +28,19 @@ static int cpu_has_avx2(void) {
 }
 
 int cpu_use_avx2(void) {
-    if (isa_forced >= 0) return isa_forced;
-    if (isa_auto < 0) {
-        /* benign race: every thread computes the same value */
+    int f = atomic_load_explicit(&isa_forced, memory_order_relaxed);
+    if (f >= 0) return f;
+    int a = atomic_load_explicit(&isa_auto, memory_order_relaxed);
+    if (a < 0) {
         const char *e = getenv("VLMC_CPU_ISA");
-        isa_auto = e && strcmp(e, "base") == 0 ? 0 : cpu_has_avx2();
+        a = e && strcmp(e, "base") == 0 ? 0 : cpu_has_avx2();
+        atomic_store_explicit(&isa_auto, a, memory_order_relaxed);
     }
-    return isa_auto;
+    return a;
 }
 
 int cpu_force_isa(int avx2) {
-    isa_forced = avx2 < 0 ? -1 : (avx2 && cpu_has_avx2());
+    atomic_store_explicit(&isa_forced, avx2 < 0 ? -1 : (avx2 && cpu_has_avx2()), memory_order_relaxed);
     return cpu_use_avx2();
 }
 

@@ -3,8 +3,9 @@
  *
  * Rows of (N, C) are normalised over C. Forward: one OpenMP pass over rows;
  * each row is read once from memory (the residual sum is formed, written to
- * sum_out and reduced while in cache), row statistics use float SIMD
- * accumulators with a two-pass variance (mean first, then squares about it).
+ * sum_out and reduced while in cache), row statistics use 16 float
+ * accumulators (cpu_loops.h) with a two-pass variance (mean first, then
+ * squares about it).
  * Backward: dinp is a per-row pass; dw / db are summed over rows by a
  * column-partitioned pass (each column block owned by one thread, rows added
  * in order 0..N-1 in double), so the weight gradients are bit-identical for any
@@ -16,8 +17,7 @@
 #include <math.h>
 #include <string.h>
 
-/* 32 columns = 128 bytes per block: 18 blocks for C = 576, balanced on 2 threads */
-#define NORM_COL_BLOCK 32
+#define NORM_COL_BLOCK CPU_COL_BLOCK
 
 /* Common argument checks of the forwards; returns N, the number of rows. */
 static int64_t norm_fwd_check(const char *op, const Tensor *out, const Tensor *sum_out, const Tensor *inp,
@@ -64,13 +64,8 @@ void cpu_layernorm(Backend *be, Tensor *out, Tensor *sum_out, Tensor *mean, Tens
 #pragma omp parallel for schedule(static) if (N * C >= CPU_PAR_MIN)
     for (int64_t r = 0; r < N; r++) {
         const float *s = row_sum(so ? so + r * C : NULL, x + r * C, res ? res + r * C : NULL, C);
-        float sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t c = 0; c < C; c++) sum += s[c];
-        float mu = sum * invC, var = 0;
-#pragma omp simd reduction(+ : var)
-        for (int64_t c = 0; c < C; c++) var += (s[c] - mu) * (s[c] - mu);
-        float rs = 1.0f / sqrtf(var * invC + eps);
+        float mu = cpu_row_sum(s, C) * invC;
+        float rs = 1.0f / sqrtf(cpu_row_sqdev(s, mu, C) * invC + eps);
         float *orow = o + r * C;
         if (pb) {
 #pragma omp simd
@@ -162,10 +157,7 @@ void cpu_rmsnorm(Backend *be, Tensor *out, Tensor *sum_out, Tensor *rstd, const 
 #pragma omp parallel for schedule(static) if (N * C >= CPU_PAR_MIN)
     for (int64_t r = 0; r < N; r++) {
         const float *s = row_sum(so ? so + r * C : NULL, x + r * C, res ? res + r * C : NULL, C);
-        float ss = 0;
-#pragma omp simd reduction(+ : ss)
-        for (int64_t c = 0; c < C; c++) ss += s[c] * s[c];
-        float rs = 1.0f / sqrtf(ss * invC + eps);
+        float rs = 1.0f / sqrtf(cpu_row_dot(s, s, C) * invC + eps);
         float *orow = o + r * C;
 #pragma omp simd
         for (int64_t c = 0; c < C; c++) orow[c] = s[c] * rs * pw[c];

@@ -25,6 +25,21 @@ void cpu_register_group_a(OpTable *t) {
     t->layernorm_backward = cpu_layernorm_backward;
     t->rmsnorm = cpu_rmsnorm;
     t->rmsnorm_backward = cpu_rmsnorm_backward;
+    /* cpu_movement.c */
+    t->permute = cpu_permute;
+    t->permute_backward = cpu_permute_backward;
+    t->concat = cpu_concat;
+    t->concat_backward = cpu_concat_backward;
+    t->gather_rows = cpu_gather_rows;
+    t->gather_rows_backward = cpu_gather_rows_backward;
+    t->scatter_rows = cpu_scatter_rows;
+    t->scatter_rows_backward = cpu_scatter_rows_backward;
+    t->pixel_shuffle = cpu_pixel_shuffle;
+    t->pixel_shuffle_backward = cpu_pixel_shuffle_backward;
+    t->patch_unfold = cpu_patch_unfold;
+    /* cpu_rope.c */
+    t->rope = cpu_rope;
+    t->rope_backward = cpu_rope_backward;
     /* cpu_matmul.c */
     t->matmul = cpu_matmul;
 }

@@ -18,6 +18,11 @@
  *   gradient. A loss built from the float op itself works too (eps ~1e-2,
  *   tolerance ~1e-2), e.g. for ops without a float64 reference.
  *
+ * - TuFwdLoss / tu_fwd_loss: the loss sum_j dout_j * f(x)_j for a float64
+ *   reference forward f, ready to hand to tu_gradcheck.
+ * - tu_expect_panic: runs a function in a forked child and checks it aborts
+ *   with a message containing a given text (shape errors are panics).
+ *
  * All helpers are static inline so each test translation unit may include this
  * header without unused-function warnings. Every helper frees what it allocates
  * (device tensors live in BUF_SCRATCH; reset it with be_reset between cases).
@@ -30,6 +35,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "kernels/ops.h"
 #include "test.h"
@@ -215,6 +223,58 @@ static inline double tu_dot(const double *w, const double *y, size_t n) {
     double s = 0;
     for (size_t i = 0; i < n; i++) s += w[i] * y[i];
     return s;
+}
+
+/* ---- loss from a float64 reference forward -------------------------------- */
+
+/* y (ny) = f(x) in float64; p carries shapes and the other operands */
+typedef void (*TuFwdFn)(const double *x, double *y, const void *p);
+
+typedef struct TuFwdLoss {
+    TuFwdFn f;
+    const void *p;
+    const double *dout;  /* (ny) upstream gradient */
+    double *y;           /* (ny) scratch */
+    size_t ny;
+} TuFwdLoss;
+
+/* TuLossFn: sum_j dout_j f(x)_j (ctx is a TuFwdLoss *) */
+static inline double tu_fwd_loss(const double *x, void *ctx) {
+    TuFwdLoss *l = ctx;
+    l->f(x, l->y, l->p);
+    return tu_dot(l->dout, l->y, l->ny);
+}
+
+/* ---- expected panics ---------------------------------------------------------- */
+
+/* Runs fn(ctx) in a child process; returns 1 when the child died abnormally
+ * (abort from vlmc_panic) and its stderr contains `expect`. */
+static inline int tu_expect_panic(void (*fn)(void *), void *ctx, const char *expect) {
+    int fds[2];
+    if (pipe(fds) != 0) return 0;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) return 0;
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        fn(ctx);
+        _exit(0); /* returned: no panic */
+    }
+    close(fds[1]);
+    char buf[4096];
+    size_t len = 0;
+    ssize_t k;
+    while ((k = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0) len += (size_t)k;
+    buf[len] = 0;
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    int died = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    int found = strstr(buf, expect) != NULL;
+    if (!died || !found) fprintf(stderr, "expected a panic with \"%s\", child said: %s\n", expect, buf);
+    return died && found;
 }
 
 #endif

@@ -173,9 +173,35 @@ static void test_determinism_and_inplace(void) {
     be_destroy(be);
 }
 
+/* mismatched shapes panic with a message naming the op */
+typedef struct BadNorm { Backend *be; int which; } BadNorm;
+
+static void bad_norm(void *vc) {
+    BadNorm *c = vc;
+    Backend *be = c->be;
+    int64_t xs[2] = {4, 6}, ws[1] = {5}, ns[1] = {3}, w6[1] = {6};
+    Tensor *x = tu_alloc(be, DT_F32, 2, xs), *y = tu_alloc(be, DT_F32, 2, xs);
+    Tensor *w5 = tu_alloc(be, DT_F32, 1, ws), *w = tu_alloc(be, DT_F32, 1, w6), *r3 = tu_alloc(be, DT_F32, 1, ns);
+    if (c->which == 0) op_rmsnorm(be, y, NULL, NULL, x, NULL, w5, EPS);
+    if (c->which == 1) op_layernorm(be, y, NULL, r3, NULL, x, NULL, w, NULL, EPS);
+    if (c->which == 2) op_rmsnorm(be, y, NULL, NULL, x, x, w, EPS); /* resid without sum_out */
+}
+
+static void test_bad_input(void) {
+    Backend *be = tu_backend();
+    static const char *const expect[] = {"rmsnorm: inp has 24 elements, not a multiple of the row length 5",
+                                         "layernorm: mean has shape (3)", "rmsnorm: sum_out (required with resid) is NULL"};
+    for (int w = 0; w < 3; w++) {
+        BadNorm c = {be, w};
+        CHECK(tu_expect_panic(bad_norm, &c, expect[w]), "case %d", w);
+    }
+    be_destroy(be);
+}
+
 static void report(void) {
     printf("norms: max forward rel err %.3g, max gradcheck rel err %.3g\n", worst_fwd, worst_bwd);
 }
 
 TEST_MAIN({"layernorm", test_layernorm}, {"rmsnorm", test_rmsnorm},
-          {"determinism_and_inplace", test_determinism_and_inplace}, {"report", report})
+          {"determinism_and_inplace", test_determinism_and_inplace}, {"bad_input", test_bad_input},
+          {"report", report})

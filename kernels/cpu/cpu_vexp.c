@@ -88,8 +88,17 @@ AVX512 static void vscale_avx512(float *x, int64_t n, float s) { VSCALE_BODY }
 AVX2 static void vscale_avx2(float *x, int64_t n, float s) { VSCALE_BODY }
 static void vscale_base(float *x, int64_t n, float s) { VSCALE_BODY }
 
+static int vexp_forced = -1;  /* tests pin a variant; -1 = best available */
+
+int cpu_vexp_force_level(int level) {
+    int prev = vexp_forced;
+    vexp_forced = level;
+    return prev;
+}
+
 /* 2: AVX-512, 1: AVX2 + FMA, 0: baseline */
 static int vexp_level(void) {
+    if (vexp_forced >= 0) return vexp_forced;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw"))
         return 2;

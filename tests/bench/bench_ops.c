@@ -26,9 +26,10 @@
 #include "kernels/ops.h"
 
 enum { T = 512, C = 576, F = 1536, V = 49152, HQ = 9, HKV = 3, HD = 64 };
-/* cross-entropy rows per chunk: 48 per sequence keeps the (chunk, V) buffer
- * at 48/512 = 1/10.7 of the full logits */
-static int64_t g_xent_chunk = 48;
+/* cross-entropy rows per chunk: N / 9 rounded up keeps the (chunk, V) buffer
+ * at ~1/9 of the full logits, under the 1/8 target with room for the small
+ * (chunk, C) buffers */
+static int64_t g_xent_chunk;
 
 static clockid_t g_clock = CLOCK_MONOTONIC;
 
@@ -173,7 +174,7 @@ int main(int argc, char **argv) {
     printf("CONFIG threads omp_get_max_threads=%d openblas_get_num_threads=%d\n", omp_get_max_threads(),
            openblas_get_num_threads());
     const int64_t N = B * T;
-    g_xent_chunk = 48 * B;
+    g_xent_chunk = (N + 8) / 9;
     printf("CONFIG sizes B=%lld T=%d C=%d F=%d V=%d heads=%d kv_heads=%d head_dim=%d xent_chunk=%lld\n",
            (long long)B, T, C, F, V, HQ, HKV, HD, (long long)g_xent_chunk);
 

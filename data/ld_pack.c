@@ -217,10 +217,17 @@ void ld_gb_cut(const LdGBatch *g, int rank, int world, const LdImageCodec *ic, L
     size_t plane = (size_t)S * S;
     out->pixels = realloc(out->pixels, (size_t)ni * 3 * plane * sizeof(float) + 1);
     VLMC_ASSERT(out->pixels != NULL, "out of memory");
-    /* (u8 * rescale - mean) / std in float, as the HF processors compute it, as a table */
+    /* (u8 * rescale - mean) / std with the arithmetic of the HF processors
+     * (and data/image_preprocess.c): float32((double)v * rescale), then float32
+     * steps; 1/255 is taken at double precision, as Python has it. 256 inputs
+     * per channel: a table. */
     float lut[3][256];
+    double rs = ic->rescale == (float)(1.0 / 255.0) ? 1.0 / 255.0 : (double)ic->rescale;
     for (int c = 0; c < 3; c++)
-        for (int v = 0; v < 256; v++) lut[c][v] = ((float)v * ic->rescale - ic->mean[c]) / ic->std[c];
+        for (int v = 0; v < 256; v++) {
+            volatile float d = (float)((double)v * rs) - ic->mean[c];
+            lut[c][v] = d / ic->std[c];
+        }
     for (int i = 0; i < g->n_img; i++) {
         if (img_map[i] < 0) continue;
         const uint8_t *px = g->px + (size_t)i * plane * 3;

@@ -82,6 +82,17 @@ LdStats ld_stats(const LdLoader *L);   /* as of the last batch returned */
 int64_t ld_source_count(const LdLoader *L, int source);   /* records in a source */
 void ld_close(LdLoader *L);
 
+/* ---- codecs on top of data/image.h and data/tokenizer.h (data/ld_image.c,
+ * data/ld_tok.c) ------------------------------------------------------------ */
+/* preset: "clip" | "siglip" | ... (img_preset); size 0 = the preset's;
+ * dct_scale: JPEG DCT scaling toward S (faster; off = Pillow/HF parity). */
+int ld_image_codec(const char *preset, int size, int dct_scale, LdImageCodec *out, VStatus *st);
+void ld_image_codec_free(LdImageCodec *ic);
+struct Tokenizer;
+/* Adds "<image>" to t (call before sharing t); chat_format as tok_render_chat. */
+int ld_text_codec(struct Tokenizer *t, const char *chat_format, int image_seq_len, LdTextCodec *out, VStatus *st);
+void ld_text_codec_free(LdTextCodec *tc);
+
 /* ---- pieces used by the loader (data/ld_order.c, data/ld_pack.c) ---------- */
 typedef struct LdOrderSrc {
     int64_t n;                   /* records */

@@ -36,9 +36,12 @@ typedef struct Slot {
     VStatus why;
 } Slot;
 
+/* a queued batch, already cut for this rank (the assembler does it, so the
+ * trainer's thread only swaps buffers) */
 typedef struct QItem {
-    LdGBatch *gb;
+    LdBatch b;
     LdStats stats;
+    char state[LD_STATE_MAX];
 } QItem;
 
 struct LdLoader {
@@ -238,32 +241,34 @@ static int check_skips(LdLoader *L, const LdStats *s, int at_end) {
     return 1;
 }
 
-/* queues gb (NULL = end); 1 when stopping */
-static int push_batch(LdLoader *L, LdGBatch *gb, const LdStats *stats) {
+/* cuts gb into the next queue slot and publishes it (gb NULL: the end);
+ * 1 when stopping. The slot at q_tail is the assembler's until q_tail moves. */
+static int push_batch(LdLoader *L, const LdGBatch *gb, const LdStats *stats) {
     pthread_mutex_lock(&L->mu);
-    while (!L->stop && L->q_tail - L->q_head >= L->P) pthread_cond_wait(&L->c_out, &L->mu);
+    while (!L->stop && gb && L->q_tail - L->q_head >= L->P) pthread_cond_wait(&L->c_out, &L->mu);
     int stop = L->stop;
-    if (!stop) {
-        if (gb) L->q[L->q_tail++ % L->P] = (QItem){gb, *stats};
-        else L->ended = 1;
-        pthread_cond_broadcast(&L->c_out);
-    }
     pthread_mutex_unlock(&L->mu);
-    return stop;
-}
-
-static LdGBatch *new_gb(const LdLoader *L, int64_t step) {
-    LdGBatch *g = malloc(sizeof *g);
-    VLMC_ASSERT(g != NULL, "out of memory");
-    ld_gb_init(g, L->o.global_rows, L->o.T, L->group, L->ic.S, L->tc.pad >= 0 ? L->tc.pad : 0, step);
-    return g;
+    if (stop) return 1;
+    if (gb) {
+        QItem *it = &L->q[L->q_tail % L->P];
+        ld_gb_cut(gb, L->o.rank, L->world, &L->ic, &it->b);
+        it->stats = *stats;
+        snprintf(it->state, sizeof it->state, "%s", gb->state_after);
+    }
+    pthread_mutex_lock(&L->mu);
+    if (gb) L->q_tail++;
+    else L->ended = 1;
+    pthread_cond_broadcast(&L->c_out);
+    pthread_mutex_unlock(&L->mu);
+    return 0;
 }
 
 static void *asm_main(void *arg) {
     LdLoader *L = arg;
     LdStats stats = L->stats0;
     int64_t step = 0;
-    LdGBatch *gb = new_gb(L, step);
+    LdGBatch gbs, *gb = &gbs;   /* one global batch, refilled */
+    ld_gb_init(gb, L->o.global_rows, L->o.T, L->group, L->ic.S, L->tc.pad >= 0 ? L->tc.pad : 0, step);
     int first = 1, max_pieces = 4096;
     int64_t *pa = malloc((size_t)max_pieces * sizeof *pa), *pb = malloc((size_t)max_pieces * sizeof *pb);
     VLMC_ASSERT(pa && pb, "out of memory");
@@ -279,7 +284,6 @@ static void *asm_main(void *arg) {
             if (!ld_gb_empty(gb)) {
                 state_format(L, gb->state_after, sizeof gb->state_after, s->t, 0, s->ep_snap, s->k_snap, &stats);
                 if (push_batch(L, gb, &stats)) break;
-                gb = NULL;
             }
             push_batch(L, NULL, &stats);
             break;
@@ -311,7 +315,7 @@ static void *asm_main(void *arg) {
                 full = 1;
                 break;
             }
-            gb = new_gb(L, ++step);
+            ld_gb_reset(gb, ++step);
             if (ld_gb_place(gb, &s->smp, pa[p], pb[p], d)) VLMC_PANIC("a piece of <= T tokens did not fit an empty batch");
         }
         first = 0;
@@ -325,10 +329,7 @@ static void *asm_main(void *arg) {
     }
     free(pa);
     free(pb);
-    if (gb) {
-        ld_gb_free(gb);
-        free(gb);
-    }
+    ld_gb_free(gb);
     return NULL;
 }
 
@@ -421,14 +422,15 @@ int ld_next(LdLoader *L, LdBatch *b, int *done, VStatus *st) {
         *done = 1;
         return 0;
     }
-    QItem it = L->q[L->q_head++ % L->P];
+    QItem *it = &L->q[L->q_head % L->P];
+    LdBatch mine = *b;   /* swap: the caller's old buffers are refilled by the assembler later */
+    *b = it->b;
+    it->b = mine;
+    snprintf(L->state, sizeof L->state, "%s", it->state);
+    L->last_stats = it->stats;
+    L->q_head++;
     pthread_cond_broadcast(&L->c_out);
     pthread_mutex_unlock(&L->mu);
-    ld_gb_cut(it.gb, L->o.rank, L->world, &L->ic, b);
-    snprintf(L->state, sizeof L->state, "%s", it.gb->state_after);
-    L->last_stats = it.stats;
-    ld_gb_free(it.gb);
-    free(it.gb);
     return 0;
 }
 
@@ -458,10 +460,7 @@ void ld_close(LdLoader *L) {
         ld_raw_free(&L->slots[i].raw);
         ld_sample_free(&L->slots[i].smp);
     }
-    for (int64_t i = L->q_head; i < L->q_tail; i++) {
-        ld_gb_free(L->q[i % L->P].gb);
-        free(L->q[i % L->P].gb);
-    }
+    for (int i = 0; L->q && i < L->P; i++) ld_batch_free(&L->q[i].b);
     for (int s = 0; s < L->n_src; s++) {
         for (int i = 0; L->shards[s] && i < L->n_shards[s]; i++) ld_shard_close(L->shards[s][i]);
         free(L->shards[s]);

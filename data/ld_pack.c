@@ -18,6 +18,24 @@ static void *grow(void *p, int *cap, int need, size_t elt) {
     return p;
 }
 
+void ld_gb_reset(LdGBatch *g, int64_t step) {
+    size_t n = (size_t)g->rows * g->T;
+    for (size_t i = 0; i < n; i++) {
+        g->tok[i] = g->pad;
+        g->tgt[i] = -1;
+        g->pos[i] = 0;
+        g->doc[i] = -1;
+    }
+    for (int r = 0; r < g->rows; r++) {
+        g->pair[r] = g->group == 2 ? r / 2 : -1;
+        g->fill[r] = 0;
+    }
+    g->cur = 0;
+    g->n_docs = g->n_img = g->n_span = 0;
+    g->step = step;
+    g->state_after[0] = 0;
+}
+
 void ld_gb_init(LdGBatch *g, int rows, int T, int group, int S, int32_t pad, int64_t step) {
     memset(g, 0, sizeof *g);
     g->rows = rows;
@@ -25,7 +43,6 @@ void ld_gb_init(LdGBatch *g, int rows, int T, int group, int S, int32_t pad, int
     g->group = group;
     g->S = S;
     g->pad = pad;
-    g->step = step;
     size_t n = (size_t)rows * T;
     g->tok = malloc(n * sizeof *g->tok);
     g->tgt = malloc(n * sizeof *g->tgt);
@@ -34,13 +51,7 @@ void ld_gb_init(LdGBatch *g, int rows, int T, int group, int S, int32_t pad, int
     g->pair = malloc((size_t)rows * sizeof *g->pair);
     g->fill = calloc((size_t)rows, sizeof *g->fill);
     VLMC_ASSERT(g->tok && g->tgt && g->pos && g->doc && g->pair && g->fill, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        g->tok[i] = pad;
-        g->tgt[i] = -1;
-        g->pos[i] = 0;
-        g->doc[i] = -1;
-    }
-    for (int r = 0; r < rows; r++) g->pair[r] = group == 2 ? r / 2 : -1;
+    ld_gb_reset(g, step);
 }
 
 void ld_gb_free(LdGBatch *g) {

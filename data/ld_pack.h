@@ -22,6 +22,7 @@ typedef struct LdGBatch {
 } LdGBatch;
 
 void ld_gb_init(LdGBatch *g, int rows, int T, int group, int S, int32_t pad, int64_t step);
+void ld_gb_reset(LdGBatch *g, int64_t step);   /* empty again, same buffers */
 void ld_gb_free(LdGBatch *g);
 /* Pieces of sample seq 0 no longer than T: cut at image-run edges (a text
  * longer than T with no edge inside is cut at T). For DPO (n_seq 2) one piece
@@ -33,7 +34,8 @@ int ld_pack_pieces(const LdSample *s, int T, int split_ok, int64_t *a, int64_t *
  * has no room left for it (nothing placed). */
 int ld_gb_place(LdGBatch *g, const LdSample *s, int64_t a, int64_t b, LdDoc d);
 int ld_gb_empty(const LdGBatch *g);
-/* This rank's row groups (rank, rank + world, ...), images normalised. */
+/* This rank's row groups (rank, rank + world, ...), images normalised; out's
+ * arrays are reused (grown when needed). */
 void ld_gb_cut(const LdGBatch *g, int rank, int world, const LdImageCodec *ic, LdBatch *out);
 
 #endif

@@ -11,8 +11,8 @@
  *
  * Threads: one I/O thread follows the order and reads records (the only
  * thread touching shards; HDF5 included), `workers` threads decode images and
- * tokenize, and one assembler packs rows into a bounded queue of `prefetch`
- * global batches; ld_next pops one and cuts this rank's rows.
+ * tokenize, and one assembler packs rows, cuts this rank's rows (normalising
+ * their images) into a bounded queue of `prefetch` batches; ld_next pops one.
  *
  * Position: ld_state() after batch k is a short text (the draw number and
  * the piece of a split document where batch k+1 starts, each source's
@@ -72,9 +72,11 @@ typedef struct LdStats {
 typedef struct LdLoader LdLoader;
 
 int ld_open(const LdLoaderOpts *o, LdLoader **out, VStatus *st);
-/* Fills b with this rank's rows of the next global batch (b's arrays are
- * reused; start from a zeroed LdBatch, release with ld_batch_free). *done = 1
- * and no batch when the data is exhausted (epochs reached). */
+/* Fills b with this rank's rows of the next global batch. The batch was cut
+ * and normalised ahead by the assembler; ld_next swaps buffers with it, so b's
+ * array pointers change on every call (b's old buffers are reused for a later
+ * batch). Start from a zeroed LdBatch; release with ld_batch_free after
+ * ld_close. *done = 1 and no batch when the data is exhausted (epochs reached). */
 int ld_next(LdLoader *L, LdBatch *b, int *done, VStatus *st);
 /* Position after the last batch returned by ld_next (NUL-terminated). */
 int ld_state(const LdLoader *L, char *buf, size_t cap);

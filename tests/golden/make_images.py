@@ -159,7 +159,7 @@ def main():
         add_decode(n)  # without apply_exif: stored orientation, as HF sees it
 
     # --- resize parity: up, down, non-uniform, one axis unchanged ---
-    add_resize("rgb_101x67.png", [(50, 33), (160, 100), (150, 20), (17, 90), (101, 40), (60, 67), (9, 7), (120, 120)])
+    add_resize("rgb_101x67.png", [(50, 33), (160, 100), (150, 20), (17, 90), (101, 40), (60, 67), (9, 7), (120, 120), (3, 2), (2, 60)])
     add_resize("rgba_33x21.png", [(16, 10), (70, 45)])
     add_resize("rgb_101x67.jpg", [(37, 23), (224, 150)])
 

@@ -36,8 +36,9 @@ typedef enum ImgFit { IMG_FIT_SQUASH = 0, IMG_FIT_PAD, IMG_FIT_CROP } ImgFit;
 typedef struct ImgPreprocess {
     int size;               /* output is size x size */
     ImgFilter filter;
-    ImgFit fit;             /* squash: resize to size x size; pad: longest edge then pad
-                               with the mean colour; crop: shortest edge then centre crop */
+    ImgFit fit;             /* squash: resize to size x size (SigLIP); crop: shortest edge to
+                               size, then centre crop (CLIP); pad: LLaVA's expand2square —
+                               pad to a square with int(mean * 255), then resize */
     float mean[3], std[3];  /* per channel, on [0, 1] values */
     float rescale;          /* usually 1/255 */
 } ImgPreprocess;
@@ -50,6 +51,12 @@ int img_resize(const Image *src, int w, int h, ImgFilter f, Image *dst, VStatus 
 /* decoded image -> normalised float pixels out (3, size, size), channel-major */
 int img_preprocess(const Image *src, const ImgPreprocess *pp, float *out, VStatus *st);
 void img_free(Image *im);
+/* Decode + preprocess in one call — the loader's fast path. Same floats as
+ * img_decode followed by img_preprocess with the same options; for JPEG the
+ * rows stream from libjpeg through the resampler (a ring of a few rows), so
+ * the full-size image is never held. */
+int img_load_preprocessed(const uint8_t *buf, size_t n, const ImgDecodeOpts *opt, const ImgPreprocess *pp, float *out,
+                          VStatus *st);
 
 /* Processor presets with the values of the Hugging Face image processors:
  * "clip" (CLIPImageProcessor) and "siglip" (SiglipImageProcessor).

@@ -2,7 +2,9 @@
  * one thread, the way the loader's workers run it (per image: img_decode with
  * DCT scaling down to the target, then img_preprocess).
  *
- * usage: bench_image PRESET SIZE SECONDS OUT.f32|- FILE...
+ * usage: bench_image [-2] PRESET SIZE SECONDS OUT.f32|- FILE...
+ * Default: img_load_preprocessed (the loader's fused path); -2: the two
+ * calls img_decode + img_preprocess (decode_s / preprocess_s split them).
  * Times are thread CPU time (images per core-second; robust on a shared
  * machine). Prints one JSON line: {"images": N, "seconds": S, "images_per_s": R,
  * "decode_s": D, "preprocess_s": P}. Writes the first file's output
@@ -23,6 +25,8 @@ static double now(void) {
 }
 
 int main(int argc, char **argv) {
+    int two_step = argc > 1 && strcmp(argv[1], "-2") == 0;
+    if (two_step) argc--, argv++;
     if (argc < 6) {
         fprintf(stderr, "usage: %s PRESET SIZE SECONDS OUT.f32|- FILE...\n", argv[0]);
         return 2;
@@ -56,18 +60,26 @@ int main(int argc, char **argv) {
     double t0 = now(), td = 0, tp = 0;
     while (n < nf || now() - t0 < budget) {
         int i = (int)(n % nf);
-        Image im;
-        double a = now();
-        if (img_decode(bufs[i], lens[i], &opt, &im, &st)) {
-            fprintf(stderr, "%s: %s\n", argv[5 + i], st.msg);
-            return 1;
+        Image im = {0};
+        double a = now(), b, c;
+        if (two_step) {
+            if (img_decode(bufs[i], lens[i], &opt, &im, &st)) {
+                fprintf(stderr, "%s: %s\n", argv[5 + i], st.msg);
+                return 1;
+            }
+            b = now();
+            if (img_preprocess(&im, &pp, out, &st)) {
+                fprintf(stderr, "%s: %s\n", argv[5 + i], st.msg);
+                return 1;
+            }
+            c = now();
+        } else {
+            if (img_load_preprocessed(bufs[i], lens[i], &opt, &pp, out, &st)) {
+                fprintf(stderr, "%s: %s\n", argv[5 + i], st.msg);
+                return 1;
+            }
+            b = c = now();
         }
-        double b = now();
-        if (img_preprocess(&im, &pp, out, &st)) {
-            fprintf(stderr, "%s: %s\n", argv[5 + i], st.msg);
-            return 1;
-        }
-        double c = now();
         td += b - a;
         tp += c - b;
         if (n == 0 && strcmp(argv[4], "-") != 0) {

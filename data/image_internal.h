@@ -53,6 +53,10 @@ void img__hpass_row(const uint8_t *in, size_t avail, uint8_t *out, const ImgTaps
 /* Vertical pass, one output row: rows[r] (r < cnt) are input rows of B bytes
  * weighted by k[r]. */
 void img__vpass_row(const uint8_t *const *rows, int B, const int32_t *k, int cnt, uint8_t *out);
+/* Highest instruction set the pixel loops may use: 2 = AVX2 when the CPU
+ * has it (default), 1 = SSSE3 baseline, 0 = scalar. Tests lower it to check
+ * that every path gives the same bytes. */
+extern int img__simd_max;
 /* Pillow 13's pass order: vertical first when the height loses more than
  * twice as many pixels as the width. */
 int img__vertical_first(int in_w, int in_h, int out_w, int out_h);

@@ -34,7 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #if defined(__SSSE3__)
-#include <tmmintrin.h>
+#include <immintrin.h>
 #endif
 
 #include "data/image_internal.h"
@@ -60,6 +60,12 @@ static double f_bicubic(double x) {
     return 0.0;
 }
 
+int img__simd_max = 2;
+
+static inline int16_t *kv_at(const ImgTaps *t, int i, int p) {
+    return t->kv + ((size_t)(i / 2) * t->npair + p) * 32 + (i & 1) * 8;
+}
+
 void img__taps_free(ImgTaps *t) {
     free(t->lo);
     free(t->cnt);
@@ -81,7 +87,7 @@ int img__taps_build(int in_size, int out_size, int o0, int n, ImgFilter f, ImgTa
     t->lo = malloc(sizeof(int) * n);
     t->cnt = malloc(sizeof(int) * n);
     t->k = calloc((size_t)n * t->npair * 2, sizeof(int32_t));  // rows padded to an even count
-    if (ksize <= KV_MAX_KSIZE) t->kv = calloc((size_t)n * t->npair * 16, sizeof(int16_t));
+    if (ksize <= KV_MAX_KSIZE) t->kv = calloc((size_t)(n + 1) / 2 * t->npair * 32, sizeof(int16_t));
     double *w = malloc(sizeof(double) * ksize);
     if (!t->lo || !t->cnt || !t->k || (ksize <= KV_MAX_KSIZE && !t->kv) || !w) {
         free(w);
@@ -109,16 +115,18 @@ int img__taps_build(int in_size, int out_size, int o0, int n, ImgFilter f, ImgTa
         t->lo[i] = xmin;
         t->cnt[i] = cnt;
         if (t->kv) {
-            // pair p covers taps 2p, 2p+1: [lo0 lo1 lo0 lo1 lo0 lo1 0 0 | hi0 hi1 ... 0 0] matching the
-            // pixel layout [r0 r1 g0 g1 b0 b1 0 0] built by the shuffle in img__hpass_row
-            int16_t *kv = t->kv + (size_t)i * t->npair * 16;
-            for (int p = 0; p < t->npair; p++, kv += 16) {
+            // tap pair p (taps 2p, 2p+1) of output i: 8 int16 [l0 l1 l0 l1 l0 l1 0 0] of the low
+            // halves matching the pixel layout [r0 r1 g0 g1 b0 b1 0 0] built by the shuffle in
+            // the row loops, and 8 of the high halves 16 further on; outputs 2q and 2q+1 are
+            // interleaved ([lo_2q lo_2q+1 hi_2q hi_2q+1]) so the AVX2 loop loads both at once.
+            for (int p = 0; p < t->npair; p++) {
+                int16_t *kv = kv_at(t, i, p);
                 for (int e = 0; e < 2; e++) {
                     int32_t kk = k[2 * p + e];
                     int16_t lo = (int16_t)(kk & 0x7FFF), hi = (int16_t)(kk >> 15);  // kk = hi * 2^15 + lo
                     for (int c = 0; c < 3; c++) {
                         kv[2 * c + e] = lo;
-                        kv[8 + 2 * c + e] = hi;
+                        kv[16 + 2 * c + e] = hi;
                     }
                 }
             }
@@ -133,46 +141,98 @@ static inline uint8_t clip8(int32_t v) {
     return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-void img__hpass_row(const uint8_t *in, size_t avail, uint8_t *out, const ImgTaps *t) {
-    const int stride_k = t->npair * 2;
+/* One output pixel, scalar: exactly Pillow's loop. */
+static inline void hpx_scalar(const uint8_t *in, uint8_t *out, const ImgTaps *t, int i) {
+    const int32_t *k = t->k + (size_t)i * t->npair * 2;
+    const uint8_t *p = in + (size_t)t->lo[i] * 3;
+    int32_t s0 = 1 << (PREC - 1), s1 = s0, s2 = s0;
+    for (int j = 0; j < t->cnt[i]; j++) {
+        s0 += p[3 * j] * k[j];
+        s1 += p[3 * j + 1] * k[j];
+        s2 += p[3 * j + 2] * k[j];
+    }
+    out[3 * i] = clip8(s0);
+    out[3 * i + 1] = clip8(s1);
+    out[3 * i + 2] = clip8(s2);
+}
+
 #if defined(__SSSE3__)
+/* One output pixel, two taps per pmaddwd (see the file header). */
+static inline void hpx_sse(const uint8_t *in, size_t avail, uint8_t *out, const ImgTaps *t, int i) {
+    int np = (t->cnt[i] + 1) / 2;
+    if (!t->kv || (size_t)t->lo[i] * 3 + (size_t)np * 6 + 2 > avail) {
+        hpx_scalar(in, out, t, i);
+        return;
+    }
     const __m128i shuf = _mm_setr_epi8(0, -128, 3, -128, 1, -128, 4, -128, 2, -128, 5, -128, -128, -128, -128, -128);
-    const __m128i half = _mm_set1_epi32(1 << (PREC - 1));
+    const uint8_t *p = in + (size_t)t->lo[i] * 3;
+    __m128i aL = _mm_setzero_si128(), aH = _mm_setzero_si128();
+    for (int j = 0; j < np; j++) {
+        const int16_t *kv = kv_at(t, i, j);
+        // 8 bytes = pixels 2j, 2j+1 (+2 ignored) -> int16 [r0 r1 g0 g1 b0 b1 0 0]
+        __m128i px = _mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)(p + 6 * j)), shuf);
+        aL = _mm_add_epi32(aL, _mm_madd_epi16(px, _mm_loadu_si128((const __m128i *)kv)));
+        aH = _mm_add_epi32(aH, _mm_madd_epi16(px, _mm_loadu_si128((const __m128i *)(kv + 16))));
+    }
+    __m128i acc = _mm_add_epi32(_mm_add_epi32(_mm_slli_epi32(aH, 15), aL), _mm_set1_epi32(1 << (PREC - 1)));
+    acc = _mm_srai_epi32(acc, PREC);
+    acc = _mm_packus_epi16(_mm_packs_epi32(acc, acc), acc);  // saturating = clip to 0..255
+    uint32_t o = (uint32_t)_mm_cvtsi128_si32(acc);
+    memcpy(out + 3 * i, &o, 3);
+}
+#endif
+
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__SSSE3__)
+#define HAVE_AVX2_PATH 1
+/* Two output pixels per iteration: output i in the low 128-bit lane, i+1 in
+ * the high one, each lane computing exactly what hpx_sse computes. */
+__attribute__((target("avx2"))) static void hpass_avx2(const uint8_t *in, size_t avail, uint8_t *out,
+                                                       const ImgTaps *t) {
+    const __m256i shuf = _mm256_setr_epi8(0, -128, 3, -128, 1, -128, 4, -128, 2, -128, 5, -128, -128, -128, -128, -128,
+                                          0, -128, 3, -128, 1, -128, 4, -128, 2, -128, 5, -128, -128, -128, -128, -128);
+    const __m256i half = _mm256_set1_epi32(1 << (PREC - 1));
+    int i = 0;
+    for (; i + 1 < t->n; i += 2) {
+        int n0 = (t->cnt[i] + 1) / 2, n1 = (t->cnt[i + 1] + 1) / 2, np = n0 > n1 ? n0 : n1;
+        // lo[i] <= lo[i+1]: the check for i+1 covers both (extra pairs have zero weights)
+        if ((size_t)t->lo[i + 1] * 3 + (size_t)np * 6 + 2 > avail) break;
+        const uint8_t *p0 = in + (size_t)t->lo[i] * 3, *p1 = in + (size_t)t->lo[i + 1] * 3;
+        const int16_t *kv = t->kv + (size_t)(i / 2) * t->npair * 32;
+        __m256i aL = _mm256_setzero_si256(), aH = _mm256_setzero_si256();
+        for (int j = 0; j < np; j++, kv += 32) {
+            __m128i a = _mm_loadl_epi64((const __m128i *)(p0 + 6 * j));
+            __m128i b = _mm_loadl_epi64((const __m128i *)(p1 + 6 * j));
+            __m256i px = _mm256_shuffle_epi8(_mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1), shuf);
+            aL = _mm256_add_epi32(aL, _mm256_madd_epi16(px, _mm256_loadu_si256((const __m256i *)kv)));
+            aH = _mm256_add_epi32(aH, _mm256_madd_epi16(px, _mm256_loadu_si256((const __m256i *)(kv + 16))));
+        }
+        __m256i acc = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(aH, 15), aL), half);
+        acc = _mm256_srai_epi32(acc, PREC);
+        acc = _mm256_packus_epi16(_mm256_packs_epi32(acc, acc), acc);  // per lane: [r g b 0 ...]
+        uint64_t o = (uint64_t)(uint32_t)_mm256_cvtsi256_si32(acc) |
+                     (uint64_t)(uint32_t)_mm_cvtsi128_si32(_mm256_extracti128_si256(acc, 1)) << 24;
+        memcpy(out + 3 * i, &o, 6);
+    }
+    for (; i < t->n; i++) hpx_sse(in, avail, out, t, i);
+}
+#endif
+
+void img__hpass_row(const uint8_t *in, size_t avail, uint8_t *out, const ImgTaps *t) {
+#if defined(HAVE_AVX2_PATH)
+    if (t->kv && img__simd_max >= 2 && __builtin_cpu_supports("avx2")) {
+        hpass_avx2(in, avail, out, t);
+        return;
+    }
 #endif
     for (int i = 0; i < t->n; i++) {
-        const int32_t *k = t->k + (size_t)i * stride_k;
-        const uint8_t *p = in + (size_t)t->lo[i] * 3;
-        int cnt = t->cnt[i];
 #if defined(__SSSE3__)
-        int np = (cnt + 1) / 2;
-        if (t->kv && (size_t)t->lo[i] * 3 + (size_t)np * 6 + 2 <= avail) {
-            const int16_t *kv = t->kv + (size_t)i * t->npair * 16;
-            __m128i aL = _mm_setzero_si128(), aH = _mm_setzero_si128();
-            for (int j = 0; j < np; j++, kv += 16) {
-                // 8 bytes = pixels 2j, 2j+1 (+2 ignored) -> int16 [r0 r1 g0 g1 b0 b1 0 0]
-                __m128i px = _mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)(p + 6 * j)), shuf);
-                aL = _mm_add_epi32(aL, _mm_madd_epi16(px, _mm_loadu_si128((const __m128i *)kv)));
-                aH = _mm_add_epi32(aH, _mm_madd_epi16(px, _mm_loadu_si128((const __m128i *)(kv + 8))));
-            }
-            __m128i acc = _mm_add_epi32(_mm_add_epi32(_mm_slli_epi32(aH, 15), aL), half);
-            acc = _mm_srai_epi32(acc, PREC);
-            acc = _mm_packus_epi16(_mm_packs_epi32(acc, acc), acc);  // saturating = clip to 0..255
-            uint32_t o = (uint32_t)_mm_cvtsi128_si32(acc);
-            memcpy(out + 3 * i, &o, 3);
+        if (img__simd_max >= 1) {
+            hpx_sse(in, avail, out, t, i);
             continue;
         }
-#else
-        (void)avail;
 #endif
-        int32_t s0 = 1 << (PREC - 1), s1 = s0, s2 = s0;
-        for (int j = 0; j < cnt; j++) {
-            s0 += p[3 * j] * k[j];
-            s1 += p[3 * j + 1] * k[j];
-            s2 += p[3 * j + 2] * k[j];
-        }
-        out[3 * i] = clip8(s0);
-        out[3 * i + 1] = clip8(s1);
-        out[3 * i + 2] = clip8(s2);
+        (void)avail;
+        hpx_scalar(in, out, t, i);
     }
 }
 
@@ -207,7 +267,7 @@ __attribute__((target("avx2"))) static void vrow_avx2(const uint8_t *const *rows
 
 void img__vpass_row(const uint8_t *const *rows, int B, const int32_t *k, int cnt, uint8_t *out) {
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (__builtin_cpu_supports("avx2")) {
+    if (img__simd_max >= 2 && __builtin_cpu_supports("avx2")) {
         vrow_avx2(rows, B, k, cnt, out);
         return;
     }

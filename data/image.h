@@ -3,8 +3,10 @@
  * Decode by content (JPEG via libjpeg-turbo, PNG via libpng, WebP via
  * libwebp), never by file extension. Output is always 8-bit RGB, interleaved
  * (H, W, 3). Declared dimensions are checked against max_pixels before any
- * allocation. Resizing reproduces Pillow's BICUBIC / BILINEAR (antialiased,
- * fixed-point taps, horizontal then vertical pass, uint8 between passes).
+ * allocation. Resizing reproduces Pillow 13's BICUBIC / BILINEAR bit for bit
+ * (antialiased, fixed-point taps, two passes with uint8 between them, in
+ * Pillow's pass order); preprocessing reproduces transformers' PIL-backend
+ * CLIP / SigLIP processors (and LLaVA's pad) bit for bit.
  * Every failure returns nonzero and fills st with the reason ("truncated
  * JPEG", "declared 65535x65535 exceeds the 89478485-pixel limit", ...). */
 #ifndef VLMC_DATA_IMAGE_H
@@ -25,7 +27,9 @@ typedef enum ImgFilter { IMG_BILINEAR = 0, IMG_BICUBIC } ImgFilter;
 typedef struct ImgDecodeOpts {
     int64_t max_pixels;     /* 0 = default (Pillow's 89478485) */
     int apply_exif;         /* rotate by EXIF orientation (off: HF processors don't) */
-    int min_w, min_h;       /* JPEG: DCT-scale down while the result stays >= these (0 = no scaling) */
+    int min_w, min_h;       /* JPEG: DCT-scale by 1/2, 1/4 or 1/8 while the result stays >= these
+                               (0 = no scaling). Same pixels as Pillow's Image.draft(); the HF
+                               processors do not draft, so this trades exact parity for speed */
     int drop_alpha;         /* transparency: 0 = composite on white, as transformers' convert_to_rgb
                                does (the default, parity); 1 = drop alpha, as Pillow's
                                convert("RGB") does (what LLaVA-style code that calls it sees) */

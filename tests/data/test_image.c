@@ -291,7 +291,8 @@ static void test_dct_scaling(void) {
  * fails the same way. */
 static void test_fused_equals_two_step(void) {
     const char *files[] = {"rgb_101x67.jpg", "rgb_160x120.jpg", "l_45x37.jpg", "cmyk_31x27.jpg",
-                           "rgb_53x41_444_prog.jpg", "exif6_40x30.jpg", "rgb_37x23.png"};
+                           "rgb_53x41_444_prog.jpg", "exif6_40x30.jpg", "rgb_37x23.png",
+                           "rgb_23x71_portrait.jpg"};  // the portrait takes the vertical-first fallback
     const char *presets[] = {"siglip", "clip", "llava"};
     const int sizes[] = {16, 37, 64, 150, 20};
     for (size_t fi = 0; fi < sizeof files / sizeof files[0]; fi++) {

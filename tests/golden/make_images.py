@@ -137,9 +137,11 @@ def main():
     save("rgb_53x41_444_prog.jpg", Image.fromarray(content(53, 41)), quality=85, subsampling=0, progressive=True)
     save("l_45x37.jpg", mk(content(45, 37, 1)[:, :, 0], "L"), quality=90)
     save("cmyk_31x27.jpg", mk(content(31, 27, 4), "CMYK"), quality=92)
+    save("rgb_23x71_portrait.jpg", Image.fromarray(content(23, 71)), quality=88)  # vertical-first resizes
     big = Image.fromarray(content(160, 120))
     save("rgb_160x120.jpg", big, quality=90)
-    for n in ("rgb_101x67.jpg", "rgb_53x41_444_prog.jpg", "l_45x37.jpg", "cmyk_31x27.jpg", "rgb_160x120.jpg"):
+    for n in ("rgb_101x67.jpg", "rgb_53x41_444_prog.jpg", "l_45x37.jpg", "cmyk_31x27.jpg", "rgb_160x120.jpg",
+              "rgb_23x71_portrait.jpg"):
         add_decode(n)
     for (w, h) in ((80, 60), (40, 30), (20, 15)):                # DCT scaling 1/2, 1/4, 1/8
         with Image.open(os.path.join(OUT, "rgb_160x120.jpg")) as im:
@@ -162,6 +164,7 @@ def main():
     add_resize("rgb_101x67.png", [(50, 33), (160, 100), (150, 20), (17, 90), (101, 40), (60, 67), (9, 7), (120, 120), (3, 2), (2, 60)])
     add_resize("rgba_33x21.png", [(16, 10), (70, 45)])
     add_resize("rgb_101x67.jpg", [(37, 23), (224, 150)])
+    add_resize("rgb_23x71_portrait.jpg", [(20, 20), (16, 40)])
 
     # --- processors (transformers, PIL backend = the slow processors) ---
     from transformers import CLIPImageProcessorPil, SiglipImageProcessorPil
@@ -173,7 +176,7 @@ def main():
         a.astype("<f4").tofile(os.path.join(OUT, name))
         return name
 
-    for n, S in (("rgb_101x67.png", 48), ("p_29x31.png", 24), ("rgb_101x67.jpg", 64)):
+    for n, S in (("rgb_101x67.png", 48), ("p_29x31.png", 24), ("rgb_101x67.jpg", 64), ("rgb_23x71_portrait.jpg", 20)):
         with Image.open(os.path.join(OUT, n)) as im:
             im.load()
             clip = CLIPImageProcessorPil(size={"shortest_edge": S}, crop_size={"height": S, "width": S})

@@ -160,6 +160,7 @@ def main():
     names = ["exif6_40x30.jpg"]
     for o in range(2, 9):
         names.append(save(f"exif{o}_7x5.png", Image.fromarray(content(7, 5)), exif=exif_bytes(o)))
+    names.append(save("exif6_9x7_lossless.webp", Image.fromarray(content(9, 7)), lossless=True, exif=exif_bytes(6)))
     for n in names:
         with Image.open(os.path.join(OUT, n)) as im:
             ref = ppm(n + ".exif.ppm", ImageOps.exif_transpose(im).convert("RGB"))

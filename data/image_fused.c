@@ -43,7 +43,8 @@ static int f_begin(void *ctx, int w, int h, VStatus *st) {
     Fused *f = ctx;
     f->src_w = w;
     f->src_h = h;
-    img__fit_geometry(w, h, f->pp, &f->out_w, &f->out_h, &f->x0, &f->y0);
+    if (img__fit_geometry(w, h, f->pp, &f->out_w, &f->out_h, &f->x0, &f->y0) < 0)
+        return vs_set(st, VS_EINVAL, "preprocess: %dx%d is too elongated to crop to %d", w, h, f->S);
     if (img__vertical_first(w, h, f->out_w, f->out_h)) return -1;
     f->need_h = f->out_w != w;
     f->need_v = f->out_h != h;

@@ -63,7 +63,8 @@ int img__vertical_first(int in_w, int in_h, int out_w, int out_h);
 
 /* Geometry of a fit (image_preprocess.c): the resize target (out_w, out_h)
  * and the window (x0, y0) + size x size kept from it. PAD is not a window of
- * a resize of the source (it resizes a padded copy); returns 1 for it. */
+ * a resize of the source (it resizes a padded copy); returns 1 for it, and
+ * -1 when a crop target would be absurdly long (aspect ratio > 1e8 / size). */
 int img__fit_geometry(int w, int h, const ImgPreprocess *pp, int *out_w, int *out_h, int *x0, int *y0);
 /* lut[c][v]: the float the HF processors produce for channel c, value v */
 void img__build_lut(const ImgPreprocess *pp, float lut[3][256]);

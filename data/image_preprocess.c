@@ -69,7 +69,9 @@ int img__fit_geometry(int w, int h, const ImgPreprocess *pp, int *out_w, int *ou
     int S = pp->size;
     if (pp->fit == IMG_FIT_CROP) {
         int shortest = w <= h ? w : h, longest = w <= h ? h : w;
-        int nlong = (int)((double)((int64_t)S * longest) / shortest);  // Python: int(S * long / short)
+        double nl = (double)((int64_t)S * longest) / shortest;  // Python: int(S * long / short)
+        if (nl > 1e8) return -1;                                 // absurd aspect ratio
+        int nlong = (int)nl;
         *out_w = w <= h ? S : nlong;
         *out_h = w <= h ? nlong : S;
         *x0 = (*out_w - S) / 2;
@@ -94,7 +96,10 @@ int img_preprocess(const Image *src, const ImgPreprocess *pp, float *out, VStatu
     case IMG_FIT_SQUASH:
     case IMG_FIT_CROP: {
         int ow, oh, x0, y0;
-        img__fit_geometry(src->w, src->h, pp, &ow, &oh, &x0, &y0);
+        if (img__fit_geometry(src->w, src->h, pp, &ow, &oh, &x0, &y0) < 0) {
+            rc = vs_set(st, VS_EINVAL, "preprocess: %dx%d is too elongated to crop to %d", src->w, src->h, S);
+            break;
+        }
         rc = img__resize_window(src, ow, oh, x0, y0, S, S, pp->filter, px, st);
         break;
     }

@@ -260,6 +260,15 @@ static void test_presets(void) {
     pp.std[1] = 0;
     CHECK(img_preprocess(&im, &pp, out, &st) != 0 && strstr(st.msg, "std[1]"), "%s", st.msg);
     pp.std[1] = 0.5f;
+    Image thin = {0};
+    CHECK(img__alloc(&thin, 1, 200000, &st) == 0, "%s", st.msg);  // 1 x 200000 cropped to 1000: 2e8 rows
+    memset(thin.px, 1, 600000);
+    ImgPreprocess cp;
+    img_preset("clip", 1000, &cp);
+    float *big = malloc(sizeof(float) * 3 * 1000 * 1000);
+    CHECK(img_preprocess(&thin, &cp, big, &st) != 0 && strstr(st.msg, "too elongated"), "%s", st.msg);
+    free(big);
+    img_free(&thin);
     pp.size = 0;
     CHECK(img_preprocess(&im, &pp, out, &st) != 0 && strstr(st.msg, "bad size"), "%s", st.msg);
     img_free(&im);

@@ -11,6 +11,8 @@
 
 #include <stdarg.h>
 
+#include "kernels/cpu/blas_core.h"
+
 extern int test_failures;
 extern int test_checks;
 
@@ -63,6 +65,7 @@ typedef struct TestCase { const char *name; TestFn fn; } TestCase;
 #define TEST_MAIN(...)                                                                  \
     int test_failures = 0, test_checks = 0;                                             \
     int main(int argc, char **argv) {                                                   \
+        blas_core_ensure(argc, argv); /* the same BLAS kernels as the vlmc binary */    \
         static const TestCase cases[] = {__VA_ARGS__};                                  \
         size_t n = sizeof cases / sizeof cases[0];                                      \
         for (size_t i = 0; i < n; i++) {                                                \

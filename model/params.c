@@ -1,6 +1,7 @@
 /* model/params.c — the parameter table (see params.h). */
 #include "model/params.h"
 
+#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,17 @@ void pt_set_trainable_comp(ParamTable *t, Component comp, int trainable) {
     VLMC_ASSERT(t->all_w == NULL, "trainability is fixed at pt_allocate");
     for (int i = 0; i < t->n; i++)
         if (t->p[i].comp == comp) t->p[i].trainable = trainable;
+}
+
+int pt_set_trainable_glob(ParamTable *t, const char *glob, int trainable) {
+    VLMC_ASSERT(t->all_w == NULL, "trainability is fixed at pt_allocate");
+    int n = 0;
+    for (int i = 0; i < t->n; i++)
+        if (fnmatch(glob, t->p[i].name, 0) == 0) {
+            t->p[i].trainable = trainable;
+            n++;
+        }
+    return n;
 }
 
 void pt_set_row_mask(ParamTable *t, int idx, const float *mask) {

@@ -63,6 +63,9 @@ int pt_addf(ParamTable *t, Component comp, int ndim, const int64_t *shape, const
     VLMC_PRINTF(5, 6);
 int pt_find(const ParamTable *t, const char *name);
 void pt_set_trainable_comp(ParamTable *t, Component comp, int trainable);
+/* Sets entries whose name matches a shell glob (fnmatch, '*' crosses dots);
+ * returns how many matched (0 usually means a typo in a recipe). */
+int pt_set_trainable_glob(ParamTable *t, const char *glob, int trainable);
 /* Per-row gradient mask for an entry (copied); rows = shape[0]. */
 void pt_set_row_mask(ParamTable *t, int idx, const float *mask);
 /* Whether any entry of a component is trainable. */

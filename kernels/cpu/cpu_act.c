@@ -19,6 +19,7 @@
 #include "kernels/cpu/cpu_ops.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
@@ -37,7 +38,7 @@
  * are clamped to [-87, 88] so the exponent never overflows (e^-87 ~ 1.6e-38
  * stands for 0 wherever it is used here: sigmoid and tanh saturate); the
  * clamps keep NaN, so NaN propagates. */
-static inline float vexpf(float x) {
+CPU_INLINE float vexpf(float x) {
     x = x < -87.0f ? -87.0f : x;
     x = x > 88.0f ? 88.0f : x;
     float t = x * 1.44269504088896341f + 12582912.0f;
@@ -59,13 +60,13 @@ static inline float vexpf(float x) {
     return p * sc;
 }
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + vexpf(-x)); }
+CPU_INLINE float sigmoidf(float x) { return 1.0f / (1.0f + vexpf(-x)); }
 
 /* tanh(u) = 1 - 2 / (1 + e^{2u}); absolute error ~1e-7, which is what gelu's
  * 0.5 x (1 + tanh) needs (the relative error near u = 0 does not matter there) */
-static inline float vtanh_abs(float u) { return 1.0f - 2.0f / (1.0f + vexpf(2.0f * u)); }
+CPU_INLINE float vtanh_abs(float u) { return 1.0f - 2.0f / (1.0f + vexpf(2.0f * u)); }
 
-static inline float act_f(float x, ActKind k) {
+CPU_INLINE float act_f(float x, ActKind k) {
     switch (k) {
     case ACT_GELU_TANH: return 0.5f * x * (1.0f + vtanh_abs(GELU_K * (x + GELU_A * x * x * x)));
     case ACT_GELU_ERF: return 0.5f * x * (1.0f + erff(x * INV_SQRT2));
@@ -76,7 +77,7 @@ static inline float act_f(float x, ActKind k) {
     }
 }
 
-static inline float act_df(float x, ActKind k) {
+CPU_INLINE float act_df(float x, ActKind k) {
     switch (k) {
     case ACT_GELU_TANH: {
         float t = vtanh_abs(GELU_K * (x + GELU_A * x * x * x));
@@ -100,20 +101,75 @@ static void check_kind(const char *op, ActKind k) {
     if ((int)k < 0 || k >= ACT__COUNT) VLMC_PANIC("%s: unknown activation kind %d", op, (int)k);
 }
 
-/* The switch is hoisted out of the loop: one loop per kind, so each inner loop
- * is branch-free (the compiler inlines act_f with a constant kind). Kinds built
- * on vexpf get `simd`; gelu_erf calls libm's erff, which does not vectorise
- * (clang would reject the simd request as a failed transformation). */
-#define ACT_LOOP_(KIND, PRAGMA, BODY)                                          \
-    case KIND: {                                                               \
-        const ActKind kk = KIND;                                               \
-        _Pragma(PRAGMA)                                                        \
-        for (int64_t i = 0; i < n; i++) BODY;                                  \
-        (void)kk;                                                              \
-        break;                                                                 \
+/* Chunk kernels, compiled for the base ISA and AVX2 (CPU_DUAL). The switch is
+ * hoisted out of the loop, so each inner loop is branch-free (act_f is inlined
+ * with a constant kind). Kinds built on vexpf get `simd`; gelu_erf calls
+ * libm's erff, which does not vectorise (clang rejects a simd request it
+ * cannot honour). */
+#define ACT_CASE(KIND, BODY)                     \
+    case KIND:                                   \
+        _Pragma("omp simd")                      \
+        for (int64_t i = 0; i < n; i++) BODY;    \
+        break;
+
+CPU_INLINE void act_fwd_chunk_body(float *o, const float *x, int64_t n, ActKind k) {
+    switch (k) {
+        ACT_CASE(ACT_GELU_TANH, o[i] = act_f(x[i], ACT_GELU_TANH))
+        ACT_CASE(ACT_QUICK_GELU, o[i] = act_f(x[i], ACT_QUICK_GELU))
+        ACT_CASE(ACT_SILU, o[i] = act_f(x[i], ACT_SILU))
+        ACT_CASE(ACT_RELU, o[i] = act_f(x[i], ACT_RELU))
+    case ACT_GELU_ERF:
+        for (int64_t i = 0; i < n; i++) o[i] = act_f(x[i], ACT_GELU_ERF);
+        break;
+    default: break;
     }
-#define ACT_LOOP(KIND, BODY) ACT_LOOP_(KIND, "omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN / 4)", BODY)
-#define ACT_LOOP_SCALAR(KIND, BODY) ACT_LOOP_(KIND, "omp parallel for schedule(static) if (n >= CPU_PAR_MIN / 4)", BODY)
+}
+CPU_DUAL(act_fwd_chunk, (float *o, const float *x, int64_t n, ActKind k), (o, x, n, k))
+
+CPU_INLINE void act_bwd_chunk_body(float *dx, const float *g, const float *x, int64_t n, ActKind k) {
+    switch (k) {
+        ACT_CASE(ACT_GELU_TANH, dx[i] += g[i] * act_df(x[i], ACT_GELU_TANH))
+        ACT_CASE(ACT_QUICK_GELU, dx[i] += g[i] * act_df(x[i], ACT_QUICK_GELU))
+        ACT_CASE(ACT_SILU, dx[i] += g[i] * act_df(x[i], ACT_SILU))
+        ACT_CASE(ACT_RELU, dx[i] += g[i] * act_df(x[i], ACT_RELU))
+    case ACT_GELU_ERF:
+        for (int64_t i = 0; i < n; i++) dx[i] += g[i] * act_df(x[i], ACT_GELU_ERF);
+        break;
+    default: break;
+    }
+}
+CPU_DUAL(act_bwd_chunk, (float *dx, const float *g, const float *x, int64_t n, ActKind k), (dx, g, x, n, k))
+
+CPU_INLINE void swiglu_fwd_chunk_body(float *o, const float *a, const float *b, int64_t n) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) o[i] = a[i] * sigmoidf(a[i]) * b[i];
+}
+CPU_DUAL(swiglu_fwd_chunk, (float *o, const float *a, const float *b, int64_t n), (o, a, b, n))
+
+CPU_INLINE void swiglu_bwd_chunk_body(float *dg, float *du, const float *g, const float *a, const float *b,
+                                      int64_t n) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        float s = sigmoidf(a[i]);
+        float silu = a[i] * s;
+        dg[i] += g[i] * b[i] * (s + silu * (1.0f - s));
+        du[i] += g[i] * silu;
+    }
+}
+CPU_DUAL(swiglu_bwd_chunk, (float *dg, float *du, const float *g, const float *a, const float *b, int64_t n),
+         (dg, du, g, a, b, n))
+
+/* elementwise work is split into chunks of this many elements */
+#define ACT_CHUNK 4096
+#define FOR_CHUNKS(n, STMT)                                                              \
+    do {                                                                                 \
+        const int64_t nch_ = ((n) + ACT_CHUNK - 1) / ACT_CHUNK;                          \
+        _Pragma("omp parallel for schedule(static) if (nch_ > 2)")                       \
+        for (int64_t ch_ = 0; ch_ < nch_; ch_++) {                                       \
+            const int64_t lo = ch_ * ACT_CHUNK, len = cpu_min64((n) - lo, ACT_CHUNK);    \
+            STMT;                                                                        \
+        }                                                                                \
+    } while (0)
 
 // inp, out: any shape, same numel; out may be inp
 void cpu_act(Backend *be, Tensor *out, const Tensor *inp, ActKind kind) {
@@ -122,15 +178,7 @@ void cpu_act(Backend *be, Tensor *out, const Tensor *inp, ActKind kind) {
     be_check_numel("act", inp, out->numel, "inp");
     float *o = cpu_f32(out, "act");
     const float *x = cpu_f32(inp, "act");
-    int64_t n = out->numel;
-    switch (kind) {
-        ACT_LOOP(ACT_GELU_TANH, o[i] = act_f(x[i], kk))
-        ACT_LOOP_SCALAR(ACT_GELU_ERF, o[i] = act_f(x[i], kk))
-        ACT_LOOP(ACT_QUICK_GELU, o[i] = act_f(x[i], kk))
-        ACT_LOOP(ACT_SILU, o[i] = act_f(x[i], kk))
-        ACT_LOOP(ACT_RELU, o[i] = act_f(x[i], kk))
-    default: break;
-    }
+    FOR_CHUNKS(out->numel, act_fwd_chunk(o + lo, x + lo, len, kind));
 }
 
 // dinp += dout * act'(inp)
@@ -141,15 +189,7 @@ void cpu_act_backward(Backend *be, Tensor *dinp, const Tensor *dout, const Tenso
     be_check_numel("act_backward", inp, dinp->numel, "inp");
     float *dx = cpu_f32(dinp, "act_backward");
     const float *g = cpu_f32(dout, "act_backward"), *x = cpu_f32(inp, "act_backward");
-    int64_t n = dinp->numel;
-    switch (kind) {
-        ACT_LOOP(ACT_GELU_TANH, dx[i] += g[i] * act_df(x[i], kk))
-        ACT_LOOP_SCALAR(ACT_GELU_ERF, dx[i] += g[i] * act_df(x[i], kk))
-        ACT_LOOP(ACT_QUICK_GELU, dx[i] += g[i] * act_df(x[i], kk))
-        ACT_LOOP(ACT_SILU, dx[i] += g[i] * act_df(x[i], kk))
-        ACT_LOOP(ACT_RELU, dx[i] += g[i] * act_df(x[i], kk))
-    default: break;
-    }
+    FOR_CHUNKS(dinp->numel, act_bwd_chunk(dx + lo, g + lo, x + lo, len, kind));
 }
 
 // gate, up, out: (N, F); out = silu(gate) * up
@@ -159,9 +199,7 @@ void cpu_swiglu(Backend *be, Tensor *out, const Tensor *gate, const Tensor *up) 
     be_check_numel("swiglu", up, out->numel, "up");
     float *o = cpu_f32(out, "swiglu");
     const float *a = cpu_f32(gate, "swiglu"), *b = cpu_f32(up, "swiglu");
-    int64_t n = out->numel;
-#pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN / 4)
-    for (int64_t i = 0; i < n; i++) o[i] = a[i] * sigmoidf(a[i]) * b[i];
+    FOR_CHUNKS(out->numel, swiglu_fwd_chunk(o + lo, a + lo, b + lo, len));
 }
 
 // dgate += dout * up * silu'(gate); dup += dout * silu(gate)
@@ -176,13 +214,7 @@ void cpu_swiglu_backward(Backend *be, Tensor *dgate, Tensor *dup, const Tensor *
     float *dg = cpu_f32(dgate, "swiglu_backward"), *du = cpu_f32(dup, "swiglu_backward");
     const float *g = cpu_f32(dout, "swiglu_backward"), *a = cpu_f32(gate, "swiglu_backward"),
                 *b = cpu_f32(up, "swiglu_backward");
-#pragma omp parallel for simd schedule(static) if (n >= CPU_PAR_MIN / 4)
-    for (int64_t i = 0; i < n; i++) {
-        float s = sigmoidf(a[i]);
-        float silu = a[i] * s;
-        dg[i] += g[i] * b[i] * (s + silu * (1.0f - s));
-        du[i] += g[i] * silu;
-    }
+    FOR_CHUNKS(n, swiglu_bwd_chunk(dg + lo, du + lo, g + lo, a + lo, b + lo, len));
 }
 
 /* row length C of x for a gate of G elements: G == 1 or G == C (last dim) */
@@ -195,6 +227,19 @@ static int64_t gate_cols(const char *op, const Tensor *x, const Tensor *gate) {
     return C;
 }
 
+/* tanh of the gate broadcast to C values (computed once per call): in buf
+ * when C <= GATE_MAX, else in *heap (malloc'd here, freed by the caller). */
+static const float *gate_tanh(const char *op, const float *gg, int64_t G, int64_t C, float *buf, float **heap) {
+    float *t = buf;
+    if (C > GATE_MAX) {
+        t = *heap = malloc((size_t)C * sizeof *t);
+        if (!t) VLMC_PANIC("%s: out of memory for %lld gate values", op, (long long)C);
+    }
+    const float t0 = tanhf(gg[0]);
+    for (int64_t c = 0; c < C; c++) t[c] = G == 1 ? t0 : tanhf(gg[c]);
+    return t;
+}
+
 // x, out, resid: (N, C); gate (1) or (C); out = resid + tanh(gate) * x (resid NULL = 0)
 void cpu_tanh_gate(Backend *be, Tensor *out, const Tensor *x, const Tensor *gate, const Tensor *resid) {
     (void)be;
@@ -205,19 +250,22 @@ void cpu_tanh_gate(Backend *be, Tensor *out, const Tensor *x, const Tensor *gate
     float *o = cpu_f32(out, "tanh_gate");
     const float *xx = cpu_f32(x, "tanh_gate"), *gg = cpu_f32(gate, "tanh_gate");
     const float *rr = resid ? cpu_f32(resid, "tanh_gate") : NULL;
-    /* tanh of the gate once per call (the gate is small: 1 or C values) */
-    float tg[GATE_MAX];
-    int64_t nt = G <= GATE_MAX ? G : 0;
-    for (int64_t c = 0; c < nt; c++) tg[c] = tanhf(gg[c]);
+    float buf[GATE_MAX], *heap = NULL;
+    const float *tg = gate_tanh("tanh_gate", gg, G, C, buf, &heap);
 #pragma omp parallel for schedule(static) if (N * C >= CPU_PAR_MIN)
     for (int64_t r = 0; r < N; r++) {
-        for (int64_t c = 0; c < C; c++) {
-            int64_t gi = G == 1 ? 0 : c;
-            float t = nt ? tg[gi] : tanhf(gg[gi]);
-            float v = t * xx[r * C + c];
-            o[r * C + c] = rr ? rr[r * C + c] + v : v;
+        float *orow = o + r * C;
+        const float *xr = xx + r * C;
+        if (rr) {
+            const float *rrow = rr + r * C;
+#pragma omp simd
+            for (int64_t c = 0; c < C; c++) orow[c] = rrow[c] + tg[c] * xr[c];
+        } else {
+#pragma omp simd
+            for (int64_t c = 0; c < C; c++) orow[c] = tg[c] * xr[c];
         }
     }
+    free(heap);
 }
 
 // dx += tanh(g) dout; dgate += sum_rows dout * x * (1 - tanh(g)^2); dresid += dout
@@ -234,16 +282,16 @@ void cpu_tanh_gate_backward(Backend *be, Tensor *dx, Tensor *dgate, Tensor *dres
     const float *g = cpu_f32(dout, op), *xx = cpu_f32(x, op), *gg = cpu_f32(gate, op);
     if (dx || dresid) {
         float *pdx = dx ? cpu_f32(dx, op) : NULL, *pdr = dresid ? cpu_f32(dresid, op) : NULL;
-        float tg[GATE_MAX];
-        int64_t nt = G <= GATE_MAX ? G : 0;
-        for (int64_t c = 0; c < nt; c++) tg[c] = tanhf(gg[c]);
+        float buf[GATE_MAX], *heap = NULL;
+        const float *tg = gate_tanh(op, gg, G, C, buf, &heap);
 #pragma omp parallel for schedule(static) if (n >= CPU_PAR_MIN)
         for (int64_t r = 0; r < N; r++)
             for (int64_t c = 0; c < C; c++) {
-                int64_t i = r * C + c, gi = G == 1 ? 0 : c;
-                if (pdx) pdx[i] += (nt ? tg[gi] : tanhf(gg[gi])) * g[i];
+                int64_t i = r * C + c;
+                if (pdx) pdx[i] += tg[c] * g[i];
                 if (pdr) pdr[i] += g[i];
             }
+        free(heap);
     }
     if (!dgate) return;
     float *pdg = cpu_f32(dgate, op);

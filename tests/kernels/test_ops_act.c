@@ -6,6 +6,7 @@
  * to check the "+=" contract. */
 #include <omp.h>
 
+#include "kernels/cpu/cpu_loops.h"
 #include "op_testutil.h"
 
 static const int64_t SIZES[][2] = {{1, 7}, {13, 33}, {300, 129}};
@@ -226,6 +227,31 @@ static void test_act_extremes(void) {
     be_destroy(be);
 }
 
+/* a gate wider than the kernel's stack buffer (4096) takes the heap path */
+static void test_tanh_gate_wide(void) {
+    Backend *be = tu_backend();
+    TuRng rng = {25};
+    int64_t N = 3, C = 4099, shape[2] = {N, C}, gs[1] = {C};
+    float *hx, *hg, *hd, *hdx;
+    Tensor *x = tu_tensor(be, &rng, 2, shape, -1, 1, &hx), *g = tu_tensor(be, &rng, 1, gs, -1, 1, &hg);
+    Tensor *d = tu_tensor(be, &rng, 2, shape, -1, 1, &hd), *dx = tu_tensor(be, &rng, 2, shape, -1, 1, &hdx);
+    Tensor *y = tu_alloc(be, DT_F32, 2, shape);
+    double *ref = tu_xmalloc((size_t)(N * C) * sizeof *ref), *gref = tu_xmalloc((size_t)(N * C) * sizeof *gref);
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t j = 0; j < C; j++) {
+            ref[i * C + j] = tanh((double)hg[j]) * hx[i * C + j];
+            gref[i * C + j] = tanh((double)hg[j]) * hd[i * C + j];
+        }
+    op_tanh_gate(be, y, x, g, NULL);
+    double e = tu_err(be, y, ref);
+    CHECK(e < 1e-6, "wide tanh_gate: %g", e); /* tanhf (1 ulp) and one product */
+    op_tanh_gate_backward(be, dx, NULL, NULL, d, x, g);
+    e = tu_err_acc(be, dx, hdx, gref);
+    CHECK(e < 1e-6, "wide tanh_gate_backward dx: %g", e);
+    free(hx); free(hg); free(hd); free(hdx); free(ref); free(gref);
+    be_destroy(be);
+}
+
 /* dgate (a reduction over all rows) is bit-identical for 1 and 2 threads */
 static void test_tanh_gate_deterministic(void) {
     Backend *be = tu_backend();
@@ -252,10 +278,21 @@ static void test_tanh_gate_deterministic(void) {
     be_destroy(be);
 }
 
+/* The same checks with the base-ISA (SSE4.2) kernels forced (the automatic
+   choice, AVX2 on this machine, ran above). */
+static void test_base_isa(void) {
+    cpu_force_isa(0);
+    test_act();
+    test_swiglu();
+    test_act_extremes();
+    cpu_force_isa(-1);
+}
+
 static void report(void) {
     printf("act/swiglu/tanh_gate: max forward rel err %.3g, max gradcheck rel err %.3g\n", worst_fwd, worst_bwd);
 }
 
 TEST_MAIN({"act", test_act}, {"swiglu", test_swiglu}, {"tanh_gate", test_tanh_gate},
           {"act_extremes", test_act_extremes}, {"tanh_gate_deterministic", test_tanh_gate_deterministic},
-          {"report", report})
+          {"tanh_gate_wide", test_tanh_gate_wide},
+          {"base_isa", test_base_isa}, {"report", report})

@@ -4,6 +4,7 @@
  * of the weight gradients across thread counts. */
 #include <omp.h>
 
+#include "kernels/cpu/cpu_loops.h"
 #include "op_testutil.h"
 
 static const int64_t SIZES[][2] = {{1, 7}, {13, 33}, {64, 577}};
@@ -198,10 +199,57 @@ static void test_bad_input(void) {
     be_destroy(be);
 }
 
+/* The same checks with the base-ISA (SSE4.2) kernels forced; the automatic
+   choice (AVX2 on this machine) ran above. The two builds must also agree bit
+   for bit: summation orders are fixed in the source. */
+static void test_base_isa(void) {
+    cpu_force_isa(0);
+    test_layernorm();
+    test_rmsnorm();
+    cpu_force_isa(-1);
+}
+
+static void test_isa_bitwise(void) {
+    Backend *be = tu_backend();
+    TuRng rng = {40};
+    int64_t N = 37, C = 577, shape[2] = {N, C}, cs[1] = {C}, ns[1] = {N};
+    size_t n = (size_t)(N * C);
+    Tensor *x = tu_tensor(be, &rng, 2, shape, -1, 2, NULL), *r = tu_tensor(be, &rng, 2, shape, -1, 1, NULL);
+    Tensor *w = tu_tensor(be, &rng, 1, cs, 0.5, 1.5, NULL), *b = tu_tensor(be, &rng, 1, cs, -1, 1, NULL);
+    Tensor *d = tu_tensor(be, &rng, 2, shape, -1, 1, NULL);
+    Tensor *y = tu_alloc(be, DT_F32, 2, shape), *so = tu_alloc(be, DT_F32, 2, shape);
+    Tensor *mean = tu_alloc(be, DT_F32, 1, ns), *rstd = tu_alloc(be, DT_F32, 1, ns);
+    Tensor *dx = tu_alloc(be, DT_F32, 2, shape), *dw = tu_alloc(be, DT_F32, 1, cs), *db = tu_alloc(be, DT_F32, 1, cs);
+    float *res[2][5];
+    for (int isa = 0; isa < 2; isa++) {
+        cpu_force_isa(isa);
+        op_layernorm(be, y, so, mean, rstd, x, r, w, b, EPS);
+        op_fill(be, dx, 0);
+        op_fill(be, dw, 0);
+        op_fill(be, db, 0);
+        op_layernorm_backward(be, dx, dw, db, d, so, w, mean, rstd);
+        res[isa][0] = tu_get(be, y);
+        res[isa][1] = tu_get(be, dx);
+        res[isa][2] = tu_get(be, dw);
+        op_rmsnorm(be, y, so, rstd, x, r, w, EPS);
+        op_rmsnorm_backward(be, dx, dw, d, so, w, rstd);
+        res[isa][3] = tu_get(be, y);
+        res[isa][4] = tu_get(be, dx);
+    }
+    cpu_force_isa(-1);
+    size_t len[5] = {n, n, (size_t)C, n, n};
+    for (int k = 0; k < 5; k++) {
+        CHECK(memcmp(res[0][k], res[1][k], len[k] * sizeof(float)) == 0, "output %d differs between ISAs", k);
+        free(res[0][k]);
+        free(res[1][k]);
+    }
+    be_destroy(be);
+}
+
 static void report(void) {
     printf("norms: max forward rel err %.3g, max gradcheck rel err %.3g\n", worst_fwd, worst_bwd);
 }
 
 TEST_MAIN({"layernorm", test_layernorm}, {"rmsnorm", test_rmsnorm},
           {"determinism_and_inplace", test_determinism_and_inplace}, {"bad_input", test_bad_input},
-          {"report", report})
+          {"base_isa", test_base_isa}, {"isa_bitwise", test_isa_bitwise}, {"report", report})

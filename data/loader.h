@@ -105,6 +105,8 @@ typedef struct LdOrderSrc {
     int *perm;                   /* shard order of this epoch */
     int64_t *buf;                /* shuffle buffer of record indices */
     int64_t filled, incoming;    /* buffer fill; records of the epoch stream taken in */
+    int in_p;                    /* stream cursor: position in perm ... */
+    int64_t in_off;              /* ... and record within that shard */
     uint64_t rng;
 } LdOrderSrc;
 

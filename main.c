@@ -9,6 +9,7 @@
 #include "core/cli.h"
 #include "data/data.h"
 #include "eval/eval.h"
+#include "kernels/cpu/blas_core.h"
 #include "kernels/ops.h"
 #include "model/model_cli.h"
 #include "train/train.h"
@@ -68,6 +69,7 @@ static void print_version(void) {
 }
 
 int main(int argc, char **argv) {
+    blas_core_ensure(argc, argv);   /* may re-execute the binary once with a better OpenBLAS core */
     if (argc < 2) {
         print_usage(stderr);
         return CLI_USAGE;

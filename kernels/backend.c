@@ -2,6 +2,7 @@
  * name, buffer-class arenas and tensor handles, views, and the op_* entry
  * points that dispatch into a backend's OpTable. */
 #include "kernels/backend_impl.h"
+#include "kernels/cpu/blas_core.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -272,4 +273,5 @@ void be_print_build_info(FILE *f) {
     fprintf(f, ", nccl");
 #endif
     fprintf(f, "\n");
+    blas_core_describe(f);
 }

@@ -9,8 +9,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdarg.h>
+
+#include "kernels/cpu/blas_core.h"
+
 extern int test_failures;
 extern int test_checks;
+
+/* the optional message of CHECK (plain varargs: an empty message is fine) */
+static inline void test_note(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
 
 #define CHECK(cond, ...)                                                             \
     do {                                                                             \
@@ -18,7 +30,7 @@ extern int test_checks;
         if (!(cond)) {                                                               \
             test_failures++;                                                         \
             fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, "" __VA_ARGS__);                                         \
+            test_note("" __VA_ARGS__);                                               \
             fputc('\n', stderr);                                                     \
         }                                                                            \
     } while (0)
@@ -53,6 +65,7 @@ typedef struct TestCase { const char *name; TestFn fn; } TestCase;
 #define TEST_MAIN(...)                                                                  \
     int test_failures = 0, test_checks = 0;                                             \
     int main(int argc, char **argv) {                                                   \
+        blas_core_ensure(argc, argv); /* the same BLAS kernels as the vlmc binary */    \
         static const TestCase cases[] = {__VA_ARGS__};                                  \
         size_t n = sizeof cases / sizeof cases[0];                                      \
         for (size_t i = 0; i < n; i++) {                                                \

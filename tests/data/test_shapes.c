@@ -1,0 +1,130 @@
+/* The shapes world: determinism, rendering matches the scene, texts name what
+ * is drawn, questions' answers are consistent with the scene. */
+#include "data/shapes.h"
+#include "test.h"
+
+static void test_deterministic(void) {
+    ShRng a, b;
+    sh_rng_seed(&a, 42);
+    sh_rng_seed(&b, 42);
+    for (int i = 0; i < 100; i++) {
+        ShScene x, y;
+        sh_scene_random(&a, &x);
+        sh_scene_random(&b, &y);
+        CHECK(memcmp(&x, &y, sizeof x) == 0, "scene %d differs for the same seed", i);
+    }
+    ShRng c;
+    sh_rng_seed(&c, 43);
+    ShScene x, y;
+    sh_scene_random(&a, &x);
+    sh_scene_random(&c, &y);
+    int same = 0;
+    for (int i = 0; i < 20; i++) {
+        sh_scene_random(&a, &x);
+        sh_scene_random(&c, &y);
+        same += memcmp(&x, &y, sizeof x) == 0;
+    }
+    CHECK(same < 5, "different seeds gave %d identical scenes of 20", same);
+}
+
+static void test_scene_invariants(void) {
+    ShRng r;
+    sh_rng_seed(&r, 7);
+    int count_hist[SH_MAX_OBJ + 1] = {0};
+    for (int i = 0; i < 2000; i++) {
+        ShScene s;
+        sh_scene_random(&r, &s);
+        CHECK(s.n >= 1 && s.n <= SH_MAX_OBJ);
+        count_hist[s.n]++;
+        for (int a = 0; a < s.n; a++) {
+            CHECK(s.obj[a].color < SH_NCOLORS && s.obj[a].shape < SH_NSHAPES && s.obj[a].cell < SH_NCELLS);
+            for (int b = a + 1; b < s.n; b++) {
+                CHECK(s.obj[a].cell < s.obj[b].cell, "cells distinct and in reading order");
+                CHECK(!(s.obj[a].color == s.obj[b].color && s.obj[a].shape == s.obj[b].shape));
+            }
+        }
+    }
+    for (int n = 1; n <= SH_MAX_OBJ; n++) CHECK(count_hist[n] > 400, "count %d seen %d times of 2000", n, count_hist[n]);
+}
+
+static void test_render(void) {
+    ShRng r;
+    sh_rng_seed(&r, 3);
+    static uint8_t px[SH_SIZE * SH_SIZE * 3];
+    for (int i = 0; i < 50; i++) {
+        ShScene s;
+        sh_scene_random(&r, &s);
+        sh_render(&s, 0, px);
+        for (int k = 0; k < s.n; k++) {
+            /* every shape covers its cell's centre pixel */
+            int cx = 1 + (s.obj[k].cell % 3) * 21 + 10, cy = 1 + (s.obj[k].cell / 3) * 21 + 10;
+            const uint8_t *p = px + ((size_t)cy * SH_SIZE + cx) * 3;
+            CHECK(!(p[0] == 128 && p[1] == 128 && p[2] == 128), "object %d not drawn", k);
+        }
+        /* empty cells stay background */
+        for (int c = 0; c < SH_NCELLS; c++) {
+            int used = 0;
+            for (int k = 0; k < s.n; k++) used |= s.obj[k].cell == c;
+            if (used) continue;
+            int cx = 1 + (c % 3) * 21 + 10, cy = 1 + (c / 3) * 21 + 10;
+            CHECK(px[((size_t)cy * SH_SIZE + cx) * 3] == 128);
+        }
+        sh_render(&s, 1, px);
+        int nonbg = 0;
+        for (size_t j = 0; j < sizeof px; j++) nonbg += px[j] != 128;
+        CHECK(nonbg == 0, "blank render has %d non-background bytes", nonbg);
+    }
+}
+
+static void test_texts(void) {
+    ShScene s = {2, {{0, 0, 1, 0}, {1, 2, 0, 4}}};
+    char buf[512];
+    sh_caption(&s, SH_EN, buf, sizeof buf);
+    CHECK(strcmp(buf, "a big red circle at the top left and a small blue square in the center.") == 0, "%s", buf);
+    sh_caption(&s, SH_RU, buf, sizeof buf);
+    CHECK(strcmp(buf, "большой красный круг вверху слева и маленький синий квадрат в центре.") == 0, "%s", buf);
+    ShRng r;
+    sh_rng_seed(&r, 1);
+    for (int i = 0; i < 200; i++) {
+        char bad[512];
+        sh_caption_corrupt(&s, (ShLang)(i % 2), &r, bad, sizeof bad);
+        sh_caption(&s, (ShLang)(i % 2), buf, sizeof buf);
+        CHECK(strcmp(bad, buf) != 0, "corrupted caption equals the true one: %s", bad);
+    }
+    /* truncation never overflows */
+    char tiny[8];
+    size_t n = sh_caption(&s, SH_RU, tiny, sizeof tiny);
+    CHECK(n < sizeof tiny && tiny[n] == 0);
+}
+
+static void test_questions(void) {
+    ShRng r;
+    sh_rng_seed(&r, 11);
+    for (int i = 0; i < 500; i++) {
+        ShScene s;
+        sh_scene_random(&r, &s);
+        for (int t = 0; t < SH_NQTYPES; t++) {
+            ShQuestion q;
+            ShLang l = (ShLang)(i % 2);
+            sh_question(&s, (ShQType)t, l, &r, &q);
+            CHECK(q.answer >= 0 && q.answer < q.n_choices);
+            for (int a = 0; a < q.n_choices; a++)
+                for (int b = a + 1; b < q.n_choices; b++) CHECK(strcmp(q.choices[a], q.choices[b]) != 0);
+            if (t == SH_Q_COUNT) CHECK(q.choices[q.answer][0] == '0' + s.n);
+            if (t == SH_Q_PRESENCE) {
+                /* the asked pair is in the text; yes iff present */
+                int present = 0;
+                for (int k = 0; k < s.n; k++) {
+                    char pair[160];
+                    snprintf(pair, sizeof pair, " %s %s ", sh_color_word(s.obj[k].color, l), sh_shape_word(s.obj[k].shape, l));
+                    present |= strstr(q.text, pair) != NULL;
+                }
+                if (l == SH_RU) continue; /* RU text ends with "?" right after the shape */
+                CHECK(present == (q.answer == 0), "%s -> %s", q.text, q.choices[q.answer]);
+            }
+        }
+    }
+}
+
+TEST_MAIN({"deterministic", test_deterministic}, {"scene_invariants", test_scene_invariants}, {"render", test_render},
+          {"texts", test_texts}, {"questions", test_questions})

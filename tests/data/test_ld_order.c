@@ -74,6 +74,7 @@ typedef struct Run {
 
 static char dir[256];
 static char shard_paths[4][512];
+static int g_workers = 2;
 
 static void make_data(void) {
     fx_tmpdir(dir, sizeof dir, "order");
@@ -122,7 +123,7 @@ static void run(int world, int n_sources, int epochs, int max_batches, const cha
     for (int k = 0; k < world; k++) {
         LdLoaderOpts o = {.regime = LD_PAIRS, .sources = src, .n_sources = n_sources, .text = &tc, .image = &ic,
                           .T = 24, .global_rows = 6, .rank = k, .world = world, .seed = 1234, .shuffle_buffer = 8,
-                          .epochs = epochs, .workers = 2, .prefetch = 2, .resume_state = resume};
+                          .epochs = epochs, .workers = g_workers, .prefetch = 2, .resume_state = resume};
         int rc = ld_open(&o, &L[k], &st);
         CHECK(rc == 0, "open rank %d: %s", k, st.msg);
         if (rc) return;
@@ -180,6 +181,17 @@ static void test_ranks_and_epochs(void) {
         for (int i = 0; i < 60; i++) CHECK(r1.seen_idx[e][i] == 1, "epoch %d index %d seen %d times", e, i, r1.seen_idx[e][i]);
     CHECK(r1.draws[0] == 120, "%lld", (long long)r1.draws[0]);
     /* the order is shuffled: epoch 0 does not start with record 0, 1, 2 */
+    run_free(&r2);
+    run_free(&r3);
+    /* nor on the number of worker threads */
+    g_workers = 5;
+    run(2, 1, 2, 0, NULL, &r2);
+    g_workers = 1;
+    run(1, 1, 2, 0, NULL, &r3);
+    g_workers = 2;
+    CHECK(r2.all.n == r1.all.n && !memcmp(r2.all.p, r1.all.p, r1.all.n) && r3.all.n == r1.all.n &&
+              !memcmp(r3.all.p, r1.all.p, r1.all.n),
+          "global batches depend on the worker count");
     run_free(&r2);
     run_free(&r3);
 

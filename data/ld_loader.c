@@ -334,7 +334,7 @@ static void *asm_main(void *arg) {
 }
 
 /* ---- API ------------------------------------------------------------------ */
-int ld_open(const LdLoaderOpts *o, LdLoader **out, VStatus *st) {
+static int open_loader(const LdLoaderOpts *o, LdLoader **out, VStatus *st) {
     *out = NULL;
     if (o->n_sources < 1 || o->n_sources > LD_MAX_SOURCES)
         return vs_set(st, VS_EINVAL, "loader: %d sources (1..%d)", o->n_sources, LD_MAX_SOURCES);
@@ -359,7 +359,7 @@ int ld_open(const LdLoaderOpts *o, LdLoader **out, VStatus *st) {
     pthread_cond_init(&L->c_work, NULL);
     pthread_cond_init(&L->c_asm, NULL);
     pthread_cond_init(&L->c_out, NULL);
-    *out = L;   /* from here ld_close cleans up */
+    *out = L;   /* from here ld_close cleans up (ld_open calls it on failure) */
     LdShardExpect ex = {L->tc.hash, L->ic.S, L->tc.image_seq_len, ld_regime_name(o->regime)};
     double w[LD_MAX_SOURCES];
     const int64_t *bases[LD_MAX_SOURCES];
@@ -404,6 +404,18 @@ int ld_open(const LdLoaderOpts *o, LdLoader **out, VStatus *st) {
     for (; L->started_workers < L->n_workers; L->started_workers++)
         if (pthread_create(&L->workers[L->started_workers], NULL, worker_main, L))
             return vs_set(st, VS_EIO, "loader: cannot start worker %d", L->started_workers);
+    return 0;
+}
+
+int ld_open(const LdLoaderOpts *o, LdLoader **out, VStatus *st) {
+    *out = NULL;
+    LdLoader *L = NULL;
+    int rc = open_loader(o, &L, st);
+    if (rc) {
+        ld_close(L);   /* stops whatever threads started, closes the shards */
+        return rc;
+    }
+    *out = L;
     return 0;
 }
 

@@ -71,6 +71,7 @@ typedef struct LdStats {
 
 typedef struct LdLoader LdLoader;
 
+/* On failure *out is NULL and st says why (nothing to close). */
 int ld_open(const LdLoaderOpts *o, LdLoader **out, VStatus *st);
 /* Fills b with this rank's rows of the next global batch. The batch was cut
  * and normalised ahead by the assembler; ld_next swaps buffers with it, so b's

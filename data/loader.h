@@ -15,9 +15,8 @@
  * their images) into a bounded queue of `prefetch` batches; ld_next pops one.
  *
  * Position: ld_state() after batch k is a short text (the next batch number,
- * the draw number and
- * the piece of a split document where batch k+1 starts, each source's
- * epoch/position, skip counters). Opening with it as resume_state yields
+ * the draw number and the piece of a split document where batch k+1 starts,
+ * each source's epoch/position, skip counters). Opening with it as resume_state yields
  * exactly the batches k+1, k+2 ... of the uninterrupted run, for any world.
  *
  * Bad records are skipped with a counted reason, reported through log (file,

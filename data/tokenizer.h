@@ -57,16 +57,29 @@ typedef struct TokMessage {
     int n_images;         /* image placeholders to insert before the text */
 } TokMessage;
 
-/* Renders a conversation with format "chatml" | "llama3" | "llava_v1" | "plain".
- * ids: token ids; mask: 1 on assistant-response tokens (the loss mask), same
- * length. image_token: id inserted image_seq_len times per image (one
- * placeholder run per image). add_generation_prompt: end with the assistant
+/* Renders a conversation with format "chatml" | "llama3" | "llava_v1" | "plain",
+ * reproducing the model's own template (SmolLM2 / Qwen2 chatml, Llama 3,
+ * LLaVA vicuna v1, LLaVA stage-1 plain), then tokenizes the rendered text in
+ * one piece (as transformers' apply_chat_template does).
+ * ids: token ids; mask: 1 on tokens overlapping what the assistant says
+ * (its text and end token: <|im_end|>, <|eot_id|>, </s>, or "\n" for plain),
+ * the loss mask for SFT/DPO; same length as ids.
+ * Images: a user message with n_images gets, before its text, n_images runs
+ * of image_seq_len copies of the image_token's text, each run followed by
+ * "\n" (LLaVA's "<image>\n"); `plain` renders only the runs for the user
+ * turn (LLaVA stage 1 drops the prompt) and the assistant text + "\n".
+ * A system message may only come first. default_system: the system prompt a
+ * template injects when the conversation has none (chatml: SmolLM2's "You are
+ * a helpful AI assistant named SmolLM, trained by Hugging Face", Qwen2's "You
+ * are a helpful assistant."); NULL = the format's own default (llava_v1: the
+ * vicuna prompt; others: none). add_generation_prompt: end with the assistant
  * header (for generation). */
 typedef struct TokChatOpts {
     const char *format;
     int32_t image_token;
     int image_seq_len;
     int add_generation_prompt;
+    const char *default_system;
 } TokChatOpts;
 
 int tok_render_chat(const Tokenizer *t, const TokChatOpts *opt, const TokMessage *msgs, size_t n,

@@ -250,7 +250,7 @@ EDGE = ["", "\ufffd", "a\ufffdb", "\r\n", "\r\n\r\n  \r\n", "x" * 3000, "hello" 
 
 def write_goldens(name, tok, j, test_lines):
     with open(os.path.join(OUT, f"{name}.json"), "w", encoding="utf-8") as f:
-        json.dump(j, f, ensure_ascii=False, indent=1)
+        json.dump(j, f, ensure_ascii=False)
     # reload from the written file: the goldens are what *that file* produces
     tok = Tokenizer.from_file(os.path.join(OUT, f"{name}.json"))
     encs = tok.encode_batch(test_lines, add_special_tokens=True)

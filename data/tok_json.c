@@ -193,7 +193,11 @@ static int parse_pre(Ld *L, json_t *o, const char *field, TokPre *p) {
         p->matcher = TM_REGEX;
         p->behavior = TS_REMOVED;
         p->invert = ws;   /* Whitespace keeps \w+|[^\w\s]+; WhitespaceSplit removes whitespace */
-        const char *re = ws ? "\\w+|[^\\w\\s]+" : "\\s";
+        /* Rust regex classes (Whitespace uses the regex crate): \w = Alphabetic + marks + Nd + Pc +
+         * Join_Control, \s = White_Space; spelled out because PCRE2's \w differs */
+        const char *re = ws ? "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}]+"
+                              "|[^\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}\\p{White_Space}]+"
+                            : "\\p{White_Space}";
         snprintf(f, sizeof f, "%s: %s", L->name, field);
         return (p->re = tok_regex_compile(re, strlen(re), f, L->st)) ? 0 : -1;
     }

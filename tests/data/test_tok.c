@@ -135,6 +135,17 @@ static void test_qwen2(void) { check_corpus("qwen2", 0); check_edge("qwen2"); }
 static void test_llama2(void) { check_corpus("llama2", 0); check_edge("llama2"); }
 static void test_mistral(void) { check_corpus("mistral", 0); check_edge("mistral"); }
 
+/* Other components on the same models: NFKC/NFD/NFKD, Lowercase, Strip, regex
+ * Replace, Digits, WhitespaceSplit, Whitespace, literal and inverted Split with
+ * every delimiter behaviour, Metaspace(split, always). */
+static void test_variants(void) {
+    static const char *v[] = {"var_a", "var_b", "var_c", "var_d"};
+    for (int i = 0; i < 4; i++) {
+        check_corpus(v[i], 0);
+        check_edge(v[i]);
+    }
+}
+
 /* Batch encoding over threads gives the same ids as one-by-one encoding. */
 static void test_batch(void) {
     Tokenizer *t = load_family(families[1]);
@@ -176,4 +187,4 @@ static void test_batch(void) {
 }
 
 TEST_MAIN({"gpt2", test_gpt2}, {"llama3", test_llama3}, {"qwen2", test_qwen2}, {"llama2", test_llama2},
-          {"mistral", test_mistral}, {"batch", test_batch})
+          {"mistral", test_mistral}, {"variants", test_variants}, {"batch", test_batch})

@@ -273,6 +273,42 @@ def write_goldens(name, tok, j, test_lines):
     print(f"{name}: vocab {tok.get_vocab_size()}, {len(test_lines)} lines, {ntok} tokens")
 
 
+def write_variants(gpt2, sp, test):
+    """The other components, on the trained models: variants of the gpt2 and SentencePiece files."""
+    bl = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}
+    v = {
+        # NFKC + Lowercase + Strip + regex Replace; Digits, literal Split merged with the previous piece
+        "var_a": (gpt2, {"type": "Sequence", "normalizers": [
+            {"type": "NFKC"}, {"type": "Lowercase"}, {"type": "Strip", "strip_left": True, "strip_right": True},
+            {"type": "Replace", "pattern": {"Regex": "\\s{2,}"}, "content": "  "}]},
+            {"type": "Sequence", "pretokenizers": [
+                {"type": "Digits", "individual_digits": True},
+                {"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithPrevious", "invert": False},
+                dict(bl, add_prefix_space=True)]}),
+        # NFD; whitespace removed; punctuation runs contiguous; inverted split
+        "var_b": (gpt2, {"type": "NFD"}, {"type": "Sequence", "pretokenizers": [
+            {"type": "WhitespaceSplit"},
+            {"type": "Split", "pattern": {"Regex": "[,.!?]"}, "behavior": "Contiguous", "invert": False},
+            {"type": "Split", "pattern": {"Regex": "\\p{L}+"}, "behavior": "MergedWithNext", "invert": True},
+            bl]}),
+        # NFKD; Whitespace (\w+|[^\w\s]+), Digits contiguous, Removed behaviour
+        "var_c": (gpt2, {"type": "NFKD"}, {"type": "Sequence", "pretokenizers": [
+            {"type": "Whitespace"}, {"type": "Digits", "individual_digits": False},
+            {"type": "Split", "pattern": {"String": "e"}, "behavior": "Removed", "invert": False}, bl]}),
+        # Metaspace split=true, prepend always (older SentencePiece conversions)
+        "var_d": (sp, None, {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": True}),
+    }
+    for name, (base, norm, pre) in v.items():
+        j = json.loads(json.dumps(base))
+        j["normalizer"] = norm
+        j["pre_tokenizer"] = pre
+        if name == "var_d":
+            j["decoder"] = {"type": "Sequence", "decoders": [
+                {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": True},
+                {"type": "ByteFallback"}, {"type": "Fuse"}]}
+        write_goldens(name, Tokenizer.from_str(json.dumps(j)), j, test)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     # "xyzzy" (a normalized, single_word added token) stays out of the trained vocabulary, so the
@@ -291,6 +327,7 @@ def main():
     (l2, j2), (mi, jm) = train_sentencepiece(train, 2500)
     write_goldens("llama2", l2, j2, test)
     write_goldens("mistral", mi, jm, test)
+    write_variants(json.loads(open(os.path.join(OUT, "gpt2.json"), encoding="utf-8").read()), jm, test)
     import make_chat_goldens  # noqa: E402  (same folder) chat templates on the tokenizers just written
     make_chat_goldens.main(OUT)
 

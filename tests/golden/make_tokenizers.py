@@ -12,7 +12,8 @@ encodings for a *different* test corpus (seed 2, >= 1 MB) and edge cases:
   tests/golden/tok/FAMILY.lines.bin  per corpus line: u32 ntok, u64 fnv1a(ids as int32 LE),
                                      u64 fnv1a(decode(ids) UTF-8)   (little endian, packed)
                                      encoded with add_special_tokens=True
-  tests/golden/tok/FAMILY.edge.json  [{text, ids, ids_nospecial, decoded, decoded_skip}]
+  tests/golden/tok/FAMILY.edge.json  [{text, ids, ids_nospecial, decoded, decoded_skip}]; null = same as
+                                     the field before (ids / text / decoded)
   tests/golden/tok/chat.json         chat-template renderings (ids + assistant mask)
                                      from transformers.apply_chat_template
 
@@ -240,7 +241,7 @@ def fnv1a(data):
     return h
 
 
-EDGE = ["", "\ufffd", "a\ufffdb", "\r\n", "\r\n\r\n  \r\n", "x" * 3000, "hello" * 600, " " * 100, "\t\t\n\n",
+EDGE = ["", "\ufffd", "a\ufffdb", "\r\n", "\r\n\r\n  \r\n", "x" * 2000, "hello" * 400, " " * 100, "\t\t\n\n",
         " leading space", "trailing   ", "Hi<|im_end|>there", "<|im_end|><|im_end|>", "a <mask> b", "a<mask>b",
         "  <mask>", "a [R]  b", "[R]\n\nz", "xyzzy xyzzyq _xyzzy xyzzy. (xyzzy)", "xyzzy", "<0x41><s></s>",
         "<image><image>\nDescribe.", "e\u0301 ﬁ Å ½ ǅ", "I'M HERE, it'S ſ", "Привет, мир!", "你好，世界。",
@@ -265,8 +266,11 @@ def write_goldens(name, tok, j, test_lines):
     for s in EDGE:
         a = tok.encode(s, add_special_tokens=True).ids
         b = tok.encode(s, add_special_tokens=False).ids
-        edge.append({"text": s, "ids": a, "ids_nospecial": b, "decoded": tok.decode(a, skip_special_tokens=False),
-                     "decoded_skip": tok.decode(a, skip_special_tokens=True)})
+        d = tok.decode(a, skip_special_tokens=False)
+        ds = tok.decode(a, skip_special_tokens=True)
+        # null = same as the field before (keeps the files small)
+        edge.append({"text": s, "ids": a, "ids_nospecial": None if b == a else b, "decoded": None if d == s else d,
+                     "decoded_skip": None if ds == d else ds})
     with open(os.path.join(OUT, f"{name}.edge.json"), "w", encoding="utf-8") as f:
         json.dump(edge, f, ensure_ascii=False)
     ntok = sum(len(e.ids) for e in encs)

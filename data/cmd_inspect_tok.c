@@ -34,7 +34,7 @@ static int show(const Tokenizer *t, const char *text, size_t len, int json, int 
         json_t *o = json_object(), *ji = json_array(), *jt = json_array();
         for (size_t i = 0; i < ids.n; i++) {
             json_array_append_new(ji, json_integer(ids.ids[i]));
-            json_array_append_new(jt, json_string(tok_id_token(t, ids.ids[i])));
+            json_array_append_new(jt, tok_id_token(t, ids.ids[i]) ? json_string(tok_id_token(t, ids.ids[i])) : json_null());
         }
         json_object_set_new(o, "ids", ji);
         json_object_set_new(o, "tokens", jt);
@@ -47,7 +47,7 @@ static int show(const Tokenizer *t, const char *text, size_t len, int json, int 
         for (size_t i = 0; i < ids.n; i++) printf(" %d", ids.ids[i]);
         printf("\n");
         for (size_t i = 0; i < ids.n; i++) {
-            json_t *tmp = json_string(tok_id_token(t, ids.ids[i]));
+            json_t *tmp = tok_id_token(t, ids.ids[i]) ? json_string(tok_id_token(t, ids.ids[i])) : json_null();
             char *piece = json_dumps(tmp, JSON_ENCODE_ANY);   /* quoted and escaped, so whitespace shows */
             json_decref(tmp);
             printf("  %6zu %8d %s\n", i, ids.ids[i], piece ? piece : "?");

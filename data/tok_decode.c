@@ -173,6 +173,7 @@ char *tok_decode(const Tokenizer *t, const int32_t *ids, size_t n, int skip_spec
             return NULL;
         }
         if (skip_special && (t->is_special[ids[i]] & 1)) continue;
+        if (!t->tok[ids[i]]) continue;   /* a hole in the vocabulary: tokenizers drops it too */
         const char *s = t->tok[ids[i]];
         size_t n = t->toklen[ids[i]];
         if (t->is_special[ids[i]] & 2)   /* tokenizers maps a normalized added token's id to its normalized text */

@@ -452,8 +452,7 @@ static int load_root(Ld *L, Tokenizer *t, json_t *root) {
         if (id < 0 || id >= t->n_ids || !t->tok[id])
             return FAIL(L, "%s: post_processor: special token id %d is not in the vocabulary", L->name, id);
     }
-    for (int32_t id = 0; id < t->n_ids; id++)
-        if (!t->tok[id]) return FAIL(L, "%s: model.vocab: ids are not contiguous (id %d missing)", L->name, id);
+    /* ids may have holes (tokenizers allows them): tok[id] stays NULL, decode skips such ids */
     t->cp_id = malloc(TOK_CP_FAST * sizeof *t->cp_id);
     for (int32_t cp = 0; cp < TOK_CP_FAST; cp++) {
         char s[4];

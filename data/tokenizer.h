@@ -36,9 +36,9 @@ int tok_encode_batch(const Tokenizer *t, const char *const *texts, const size_t 
 /* Decodes ids into a malloc'ed NUL-terminated string; skip_special drops special tokens. */
 char *tok_decode(const Tokenizer *t, const int32_t *ids, size_t n, int skip_special, VStatus *st);
 
-int32_t tok_vocab_size(const Tokenizer *t);       /* including added tokens */
+int32_t tok_vocab_size(const Tokenizer *t);       /* max id + 1, added tokens included (embedding rows) */
 int32_t tok_token_id(const Tokenizer *t, const char *token);   /* -1 when absent */
-const char *tok_id_token(const Tokenizer *t, int32_t id);     /* NULL when out of range */
+const char *tok_id_token(const Tokenizer *t, int32_t id);     /* NULL when out of range or a hole */
 /* Adds a special token (e.g. "<image>") if absent; returns its id. */
 int32_t tok_add_special(Tokenizer *t, const char *token, VStatus *st);
 /* 64-bit content hash, printed as 16 hex digits. */

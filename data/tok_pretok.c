@@ -191,10 +191,19 @@ static int bytelevel_step(const TokPre *p, TokCtx *c, const TokPieces *in, TokPi
         }
         for (size_t k = 0; k < ne; k++) {   /* Isolated: every event becomes a piece */
             uint32_t start = (uint32_t)out->b.n;
+            tb_reserve(&out->b, 2 * (size_t)c->ev[k].len);   /* each byte maps to 1 or 2 bytes */
+            char *w = out->b.s + out->b.n;
             for (uint32_t j = c->ev[k].off; j < c->ev[k].off + c->ev[k].len; j++) {
                 unsigned char b = (unsigned char)s[j];
-                tb_put(&out->b, tok_bl_map[b], tok_bl_len[b], o ? o[j] : 0);
+                if (o) {
+                    out->b.o[w - out->b.s] = o[j];
+                    if (tok_bl_len[b] == 2) out->b.o[w - out->b.s + 1] = o[j];
+                }
+                w[0] = tok_bl_map[b][0];
+                w[1] = tok_bl_map[b][1];
+                w += tok_bl_len[b];
             }
+            out->b.n = (size_t)(w - out->b.s);
             tp_push(out, start, (uint32_t)out->b.n - start);
         }
     }

@@ -4,7 +4,7 @@
  * Encodes every record of the corpus (lengths from CORPUS.idx, u32 LE) with
  * add_special, one call per record: single-threaded (tok_encode), then batch
  * over THREADS threads (tok_encode_batch). Reports the best of REPS runs in
- * MB/s of input text, the token count (to compare with other tools) and the
+ * MB/s of input text (single-threaded also per CPU second), the token count (to compare with other tools) and the
  * tokenizer's identity hash. One warm-up run first (fills the BPE caches, as
  * a long-running loader would). */
 #include <stdio.h>
@@ -34,6 +34,14 @@ static double now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* CPU time of this process: on a shared, oversubscribed machine the
+ * single-threaded figure is also reported per CPU second, not only per wall second */
+static double cpu(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 int main(int argc, char **argv) {
     if (argc < 4) {
         fprintf(stderr, "usage: tok_bench TOKENIZER.json CORPUS.txt CORPUS.idx [THREADS] [REPS]\n");
@@ -60,18 +68,19 @@ int main(int argc, char **argv) {
     }
     if (at != nc) { fprintf(stderr, "corpus.idx does not match corpus\n"); return 1; }
     TokIds *outs = calloc(n, sizeof *outs);
-    double best1 = 1e30, bestn = 1e30;
+    double best1 = 1e30, bestn = 1e30, best1c = 1e30;
     size_t ntok = 0;
     for (int r = 0; r <= reps; r++) {   /* r == 0 warms up */
-        double t0 = now();
+        double t0 = now(), c0 = cpu();
         ntok = 0;
         for (size_t i = 0; i < n; i++) {
             outs[i].n = 0;
             if (tok_encode(t, texts[i], lens[i], 1, &outs[i], &st)) { fprintf(stderr, "%s\n", st.msg); return 1; }
             ntok += outs[i].n;
         }
-        double dt = now() - t0;
+        double dt = now() - t0, dc = cpu() - c0;
         if (r && dt < best1) best1 = dt;
+        if (r && dc < best1c) best1c = dc;
     }
     for (int r = 0; r <= reps; r++) {
         double t0 = now();
@@ -81,9 +90,9 @@ int main(int argc, char **argv) {
     }
     size_t ntok2 = 0;
     for (size_t i = 0; i < n; i++) ntok2 += outs[i].n;
-    printf("{\"bytes\": %zu, \"records\": %zu, \"tokens\": %zu, \"single_mbps\": %.2f, \"threads\": %d, "
+    printf("{\"bytes\": %zu, \"records\": %zu, \"tokens\": %zu, \"single_mbps\": %.2f, \"single_cpu_mbps\": %.2f, \"threads\": %d, "
            "\"batch_mbps\": %.2f, \"hash\": \"%016llx\", \"batch_tokens_match\": %s}\n",
-           nc, n, ntok, nc / best1 / 1e6, threads, nc / bestn / 1e6, (unsigned long long)tok_hash(t),
+           nc, n, ntok, nc / best1 / 1e6, nc / best1c / 1e6, threads, nc / bestn / 1e6, (unsigned long long)tok_hash(t),
            ntok2 == ntok ? "true" : "false");
     for (size_t i = 0; i < n; i++) tok_ids_free(&outs[i]);
     free(outs);

@@ -306,7 +306,7 @@ int tok_encode_batch(const Tokenizer *t, const char *const *texts, const size_t 
     atomic_init(&j.next, 0);
     atomic_init(&j.failed, 0);
     pthread_mutex_init(&j.mu, NULL);
-    pthread_t *th = calloc((size_t)nthreads, sizeof *th);
+    pthread_t *th = calloc((size_t)nthreads, sizeof *th);   /* NULL: the caller works alone */
     int started = 0;
     for (int i = 1; th && i < nthreads; i++, started++)
         if (pthread_create(&th[i], NULL, batch_worker, &j)) break;

@@ -58,7 +58,7 @@ static void test_text_and_file(void) {
     fprintf(f, "%s\n%s\n", texts[0], texts[1]);
     fclose(f);
     snprintf(args, sizeof args, "%s --file %s --json", tg_path("tests/golden/tok/llama2.json", path, sizeof path), tmp);
-    run_json(args, &rc, out, sizeof out);
+    json_decref(run_json(args, &rc, out, sizeof out));
     CHECK(rc == 0, "rc %d", rc);
     const char *line = out;
     for (int k = 0; k < 2; k++) {

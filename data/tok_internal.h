@@ -203,6 +203,7 @@ struct Tokenizer {
      * indices abkt[k][abkt_off[k][b] .. abkt_off[k][b+1]), longest first */
     uint32_t *abkt[2];
     uint32_t abkt_off[2][257];
+    pcre2_code *word_re;       /* Rust regex \w (single_word checks): one character, anchored */
     /* per-thread scratch pool */
     pthread_mutex_t pool_mu;
     TokCtx **pool;

@@ -539,6 +539,7 @@ void tok_free(Tokenizer *t) {
     tok_ids_free(&t->suffix);
     for (size_t i = 0; i < t->n_added; i++) { free(t->added[i].content); free(t->added[i].ncontent); }
     free(t->added);
+    if (t->word_re) pcre2_code_free(t->word_re);
     free(t->abkt[0]);
     free(t->abkt[1]);
     free(t->name);

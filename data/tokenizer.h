@@ -47,6 +47,8 @@ int tok_encode_batch(const Tokenizer *t, const char *const *texts, const size_t 
 /* Decodes ids into a malloc'ed NUL-terminated string (NULL + st on an id
  * outside the vocabulary); skip_special drops special tokens. */
 char *tok_decode(const Tokenizer *t, const int32_t *ids, size_t n, int skip_special, VStatus *st);
+/* Same, also giving the length: decoded text may contain NUL bytes (<0x00>). */
+char *tok_decode_len(const Tokenizer *t, const int32_t *ids, size_t n, int skip_special, size_t *len, VStatus *st);
 
 int32_t tok_vocab_size(const Tokenizer *t);       /* max id + 1, added tokens included (embedding rows) */
 int32_t tok_token_id(const Tokenizer *t, const char *token);   /* -1 when absent */

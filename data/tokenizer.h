@@ -78,7 +78,7 @@ typedef struct TokMessage {
  * reproducing the model's own template (SmolLM2 / Qwen2 chatml, Llama 3,
  * LLaVA vicuna v1, LLaVA stage-1 plain), then tokenizes the rendered text in
  * one piece (as transformers' apply_chat_template does).
- * ids: token ids; mask: 1 on tokens overlapping what the assistant says
+ * Appends to ids the token ids and to mask 1 on tokens overlapping what the assistant says
  * (its text and end token: <|im_end|>, <|eot_id|>, </s>, or "\n" for plain),
  * the loss mask for SFT/DPO; same length as ids.
  * Images: a user message with n_images gets, before its text, n_images runs

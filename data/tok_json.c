@@ -167,13 +167,14 @@ static int parse_pre(Ld *L, json_t *o, const char *field, TokPre *p) {
         char *lit = NULL;
         size_t litlen = 0;
         if (parse_pattern(L, o, field, &lit, &litlen, &p->re)) return -1;
-        if (lit) {   /* a literal string splits like its escaped regex */
-            char *esc = xcalloc(litlen * 4 + 8, 1);
+        if (lit) {   /* a literal string splits like its escaped regex: ASCII punctuation escaped */
+            char *esc = xcalloc(litlen * 2 + 1, 1);
             size_t k = 0;
-            k += (size_t)sprintf(esc + k, "\\Q");
-            memcpy(esc + k, lit, litlen);
-            k += litlen;
-            k += (size_t)sprintf(esc + k, "\\E");
+            for (size_t i = 0; i < litlen; i++) {
+                unsigned char ch = (unsigned char)lit[i];
+                if (ch < 0x80 && !((ch | 32) >= 'a' && (ch | 32) <= 'z') && !(ch >= '0' && ch <= '9')) esc[k++] = '\\';
+                esc[k++] = (char)ch;
+            }
             free(lit);
             snprintf(f, sizeof f, "%s: %s.pattern.String", L->name, field);
             p->re = tok_regex_compile(esc, k, f, L->st);

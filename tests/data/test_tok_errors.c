@@ -83,4 +83,28 @@ static void test_minimal(void) {
     tok_free(t);
 }
 
-TEST_MAIN({"malformed", test_malformed}, {"minimal", test_minimal})
+/* A Split pattern given as {"String": ...} is literal text, never a regex, even with backslashes and
+ * regex metacharacters. Expected ids from the Python tokenizers library for this exact file. */
+static void test_literal_split(void) {
+    const char *json =
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"\\\\\": 2, \"s\": 3, \".\": 4, \"ab\": 5, "
+        "\"\\\\s\": 6, \".a\": 7}, \"merges\": [[\".\", \"a\"], [\"a\", \"b\"], [\"\\\\\", \"s\"]]}, "
+        "\"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"String\": \"\\\\s.\"}, \"behavior\": \"Isolated\", "
+        "\"invert\": false}}";
+    VStatus st = {0};
+    Tokenizer *t = tok_load_json(json, strlen(json), "literal.json", &st);
+    CHECK(t != NULL, "%s", st.msg);
+    if (!t) return;
+    TokIds ids = {0};
+    CHECK(tok_encode(t, "ab\\s.ab", 7, 0, &ids, &st) == 0 && ids.n == 4 && ids.ids[0] == 5 && ids.ids[1] == 6 &&
+              ids.ids[2] == 4 && ids.ids[3] == 5,
+          "n=%zu", ids.n);   /* tokenizers: [5, 6, 4, 5] */
+    ids.n = 0;
+    CHECK(tok_encode(t, "a .ab", 5, 0, &ids, &st) == 0 && ids.n == 3 && ids.ids[0] == 0 && ids.ids[1] == 7 &&
+              ids.ids[2] == 1,
+          "n=%zu", ids.n);   /* tokenizers: [0, 7, 1]: " ." is not "\\s." */
+    tok_ids_free(&ids);
+    tok_free(t);
+}
+
+TEST_MAIN({"malformed", test_malformed}, {"minimal", test_minimal}, {"literal_split", test_literal_split})

@@ -272,4 +272,7 @@ void be_print_build_info(FILE *f) {
     fprintf(f, ", nccl");
 #endif
     fprintf(f, "\n");
+#ifdef VLMC_HAVE_CUDA
+    cuda_print_build_info(f);
+#endif
 }

@@ -1,0 +1,165 @@
+/* kernels/cuda/cuda_norm.cu — LayerNorm and RMSNorm, each optionally fused
+ * with the residual add, and their backward passes.
+ *
+ * One warp per row, f32 statistics, two-pass variance. Lane l owns columns
+ * l, l+32, ... in every pass, so out / sum_out may alias inp or resid (each
+ * element is read and written by the same lane, in order). Later passes read
+ * the sum back from sum_out when it exists: the forward normalises exactly the
+ * values the backward will see as its input. dw / db are deterministic column
+ * reductions (cuda_colsum).
+ */
+#include "kernels/cuda/cuda_dev.cuh"
+
+#define ROWS_PER_BLOCK 8  /* warps per 256-thread block */
+
+__device__ __forceinline__ float row_val(CuF inp, CuF resid, CuF sum_out, int64_t j) {
+    if (sum_out.p) return ldf(sum_out, j);
+    return ldf(inp, j) + (resid.p ? ldf(resid, j) : 0.f);
+}
+
+/* rms = 0: LayerNorm (mean subtracted, optional bias); rms = 1: RMSNorm */
+__global__ void k_norm_fwd(int rms, CuF out, CuF sum_out, CuF mean, CuF rstd, CuF inp, CuF resid, CuF w, CuF b,
+                           float eps, int64_t N, int64_t C) {
+    int64_t r = (int64_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (r >= N) return;
+    int64_t base = r * C;
+    float s = 0.f;
+    for (int64_t c = lane; c < C; c += 32) {
+        float v = ldf(inp, base + c) + (resid.p ? ldf(resid, base + c) : 0.f);
+        if (sum_out.p) stf(sum_out, base + c, v);
+        s += v;
+    }
+    /* the sum pass above wrote sum_out with this lane's stores only: reading it
+     * back below is ordered by program order within the lane */
+    float mu = rms ? 0.f : warp_sum(s) / (float)C;
+    float q = 0.f;
+    for (int64_t c = lane; c < C; c += 32) {
+        float v = row_val(inp, resid, sum_out, base + c) - mu;
+        q += v * v;
+    }
+    float rs = 1.f / sqrtf(warp_sum(q) / (float)C + eps);
+    for (int64_t c = lane; c < C; c += 32) {
+        float v = (row_val(inp, resid, sum_out, base + c) - mu) * rs;
+        if (w.p) v *= ldf(w, c);
+        if (b.p) v += ldf(b, c);
+        stf(out, base + c, v);
+    }
+    if (lane == 0) {
+        if (mean.p) stf(mean, r, mu);
+        if (rstd.p) stf(rstd, r, rs);
+    }
+}
+
+__global__ void k_norm_bwd(int rms, CuF dinp, CuF dout, CuF inp, CuF w, CuF mean, CuF rstd, int64_t N, int64_t C) {
+    int64_t r = (int64_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (r >= N) return;
+    int64_t base = r * C;
+    float mu = rms ? 0.f : ldf(mean, r), rs = ldf(rstd, r);
+    float s1 = 0.f, s2 = 0.f;
+    for (int64_t c = lane; c < C; c += 32) {
+        float g = ldf(dout, base + c) * (w.p ? ldf(w, c) : 1.f);
+        float xh = (ldf(inp, base + c) - mu) * rs;
+        s1 += g;
+        s2 += g * xh;
+    }
+    s1 = warp_sum(s1) / (float)C;
+    s2 = warp_sum(s2) / (float)C;
+    for (int64_t c = lane; c < C; c += 32) {
+        float g = ldf(dout, base + c) * (w.p ? ldf(w, c) : 1.f);
+        float xh = (ldf(inp, base + c) - mu) * rs;
+        /* layernorm: rstd (g - mean g - xhat mean(g xhat)); rmsnorm: rstd (g - xhat mean(g xhat)) */
+        accf(dinp, base + c, rs * (g - (rms ? 0.f : s1) - xh * s2));
+    }
+}
+
+static void norm_shapes(const char *op, const Tensor *out, const Tensor *inp, const Tensor *stat, int64_t *N, int64_t *C) {
+    if (!stat) VLMC_PANIC("%s: rstd is NULL", op);
+    *N = stat->numel;
+    if (*N == 0) { *C = 0; return; }
+    if (inp->numel % *N) VLMC_PANIC("%s: input has %lld elements, not %lld rows", op, (long long)inp->numel, (long long)*N);
+    *C = inp->numel / *N;
+    be_check_numel(op, out, inp->numel, "output");
+}
+
+static unsigned norm_blocks(int64_t N) { return (unsigned)((N + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK); }
+
+// inp, resid: (N, C); w, b: (C); out, sum_out: (N, C); mean, rstd: (N)
+extern "C" void cuda_layernorm(Backend *be, Tensor *out, Tensor *sum_out, Tensor *mean, Tensor *rstd, const Tensor *inp,
+                               const Tensor *resid, const Tensor *w, const Tensor *b, float eps) {
+    int64_t N, C;
+    norm_shapes("layernorm", out, inp, rstd, &N, &C);
+    if (mean) be_check_numel("layernorm", mean, N, "mean");
+    if (resid) be_check_numel("layernorm", resid, inp->numel, "resid");
+    if (sum_out) be_check_numel("layernorm", sum_out, inp->numel, "sum_out");
+    if (w) be_check_numel("layernorm", w, C, "w");
+    if (b) be_check_numel("layernorm", b, C, "b");
+    if (N == 0 || C == 0) return;
+    CuF so = resid ? cuf(sum_out, "layernorm", "sum_out") : CuF{NULL, 0};
+    k_norm_fwd<<<norm_blocks(N), ROWS_PER_BLOCK * 32, 0, cuda_ctx(be)->compute>>>(
+        0, cuf(out, "layernorm", "out"), so, cuf(mean, "layernorm", "mean"), cuf(rstd, "layernorm", "rstd"),
+        cuf(inp, "layernorm", "inp"), cuf(resid, "layernorm", "resid"), cuf(w, "layernorm", "w"), cuf(b, "layernorm", "b"),
+        eps, N, C);
+    (void)CU_LAUNCHED(be, "k_norm_fwd");
+    if (!resid && sum_out && sum_out != inp) cuda_copy(be, sum_out, inp);  /* sum = inp when there is no residual */
+}
+
+extern "C" void cuda_layernorm_backward(Backend *be, Tensor *dinp, Tensor *dw, Tensor *db, const Tensor *dout,
+                                        const Tensor *inp, const Tensor *w, const Tensor *mean, const Tensor *rstd) {
+    int64_t N, C;
+    norm_shapes("layernorm_backward", dout, inp, rstd, &N, &C);
+    if (!mean) VLMC_PANIC("layernorm_backward: mean is NULL");
+    be_check_numel("layernorm_backward", mean, N, "mean");
+    if (dinp) be_check_numel("layernorm_backward", dinp, inp->numel, "dinp");
+    if (w) be_check_numel("layernorm_backward", w, C, "w");
+    if (dw) be_check_numel("layernorm_backward", dw, C, "dw");
+    if (db) be_check_numel("layernorm_backward", db, C, "db");
+    if (N == 0 || C == 0) return;
+    CuF fdout = cuf(dout, "layernorm_backward", "dout"), finp = cuf(inp, "layernorm_backward", "inp");
+    CuF fmean = cuf(mean, "layernorm_backward", "mean"), frstd = cuf(rstd, "layernorm_backward", "rstd");
+    if (dinp) {
+        k_norm_bwd<<<norm_blocks(N), ROWS_PER_BLOCK * 32, 0, cuda_ctx(be)->compute>>>(
+            0, cuf(dinp, "layernorm_backward", "dinp"), fdout, finp, cuf(w, "layernorm_backward", "w"), fmean, frstd, N, C);
+        (void)CU_LAUNCHED(be, "k_norm_bwd");
+    }
+    CuF none = {NULL, 0};
+    if (dw) cuda_colsum(be, COL_LN_W, N, C, fdout, finp, fmean, frstd, cuf(dw, "layernorm_backward", "dw"), 0, none);
+    if (db) cuda_colsum(be, COL_SUM, N, C, fdout, none, none, none, cuf(db, "layernorm_backward", "db"), 0, none);
+}
+
+extern "C" void cuda_rmsnorm(Backend *be, Tensor *out, Tensor *sum_out, Tensor *rstd, const Tensor *inp,
+                             const Tensor *resid, const Tensor *w, float eps) {
+    int64_t N, C;
+    norm_shapes("rmsnorm", out, inp, rstd, &N, &C);
+    if (resid) be_check_numel("rmsnorm", resid, inp->numel, "resid");
+    if (sum_out) be_check_numel("rmsnorm", sum_out, inp->numel, "sum_out");
+    if (w) be_check_numel("rmsnorm", w, C, "w");
+    if (N == 0 || C == 0) return;
+    CuF none = {NULL, 0};
+    CuF so = resid ? cuf(sum_out, "rmsnorm", "sum_out") : none;
+    k_norm_fwd<<<norm_blocks(N), ROWS_PER_BLOCK * 32, 0, cuda_ctx(be)->compute>>>(
+        1, cuf(out, "rmsnorm", "out"), so, none, cuf(rstd, "rmsnorm", "rstd"), cuf(inp, "rmsnorm", "inp"),
+        cuf(resid, "rmsnorm", "resid"), cuf(w, "rmsnorm", "w"), none, eps, N, C);
+    (void)CU_LAUNCHED(be, "k_norm_fwd");
+    if (!resid && sum_out && sum_out != inp) cuda_copy(be, sum_out, inp);
+}
+
+extern "C" void cuda_rmsnorm_backward(Backend *be, Tensor *dinp, Tensor *dw, const Tensor *dout, const Tensor *inp,
+                                      const Tensor *w, const Tensor *rstd) {
+    int64_t N, C;
+    norm_shapes("rmsnorm_backward", dout, inp, rstd, &N, &C);
+    if (dinp) be_check_numel("rmsnorm_backward", dinp, inp->numel, "dinp");
+    if (w) be_check_numel("rmsnorm_backward", w, C, "w");
+    if (dw) be_check_numel("rmsnorm_backward", dw, C, "dw");
+    if (N == 0 || C == 0) return;
+    CuF none = {NULL, 0};
+    CuF fdout = cuf(dout, "rmsnorm_backward", "dout"), finp = cuf(inp, "rmsnorm_backward", "inp");
+    CuF frstd = cuf(rstd, "rmsnorm_backward", "rstd");
+    if (dinp) {
+        k_norm_bwd<<<norm_blocks(N), ROWS_PER_BLOCK * 32, 0, cuda_ctx(be)->compute>>>(
+            1, cuf(dinp, "rmsnorm_backward", "dinp"), fdout, finp, cuf(w, "rmsnorm_backward", "w"), none, frstd, N, C);
+        (void)CU_LAUNCHED(be, "k_norm_bwd");
+    }
+    if (dw) cuda_colsum(be, COL_RMS_W, N, C, fdout, finp, none, frstd, cuf(dw, "rmsnorm_backward", "dw"), 0, none);
+}

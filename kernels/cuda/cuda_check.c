@@ -29,7 +29,7 @@ const char *cuda_hint(cudaError_t e) {
     case cudaErrorNoDevice:
         return "no GPU is visible: check nvidia-smi and CUDA_VISIBLE_DEVICES";
     case cudaErrorInsufficientDriver:
-        return "the NVIDIA driver is missing or older than this CUDA runtime; on a machine without a GPU use --backend cpu";
+        return "the NVIDIA driver is missing or older than this CUDA runtime; on a machine without a GPU use the cpu backend";
     case cudaErrorInvalidDevice:
         return "device index out of range: the local rank exceeds the visible GPUs (CUDA_VISIBLE_DEVICES?)";
     case cudaErrorMemoryAllocation:

@@ -29,7 +29,7 @@ typedef struct MmKey {
 } MmKey;
 
 typedef struct MmPlan {
-    int used;
+    int used;                 /* 0 free, 1 ready, 2 cuBLASLt has no algorithm for this key */
     MmKey key;
     cublasLtMatmulDesc_t op;
     cublasLtMatrixLayout_t la, lb, lc;
@@ -81,8 +81,11 @@ static int set_batch(Backend *be, cublasLtMatrixLayout_t l, int64_t batch, int64
                                                                   sizeof stride));
 }
 
-/* Builds descriptors and asks the heuristic once for this key. */
-static int plan_build(Backend *be, MmPlan *p, const MmKey *k) {
+/* Builds descriptors and asks the heuristic once for this key. Returns 0 and
+ * marks the plan ready, or 0 with used = 2 when cuBLASLt offers no algorithm
+ * (the caller then widens to f32), or VS_EDEVICE on a library error. The bias
+ * pointer takes part: the heuristic reads its alignment. */
+static int plan_build(Backend *be, MmPlan *p, const MmKey *k, const void *bias) {
     CudaCtx *cx = cuda_ctx(be);
     memset(p, 0, sizeof *p);
     p->key = *k;
@@ -97,7 +100,8 @@ static int plan_build(Backend *be, MmPlan *p, const MmKey *k) {
         goto fail;
     if (k->dtbias >= 0) {
         cudaDataType_t bt = cuda_type(k->dtbias);
-        if (CUBLAS_CHECK(be, NULL, cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt)))
+        if (CUBLAS_CHECK(be, NULL, cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt)) ||
+            CUBLAS_CHECK(be, NULL, cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias)))
             goto fail;
     }
     /* column-major views of the row-major operands (see the file comment) */
@@ -121,17 +125,19 @@ static int plan_build(Backend *be, MmPlan *p, const MmKey *k) {
               CUBLAS_CHECK(be, NULL, cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof al_a)) ||
               CUBLAS_CHECK(be, NULL, cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof al_b)) ||
               CUBLAS_CHECK(be, NULL, cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c, sizeof al_c)) ||
-              CUBLAS_CHECK(be, NULL, cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_c, sizeof al_c)) ||
-              CUBLAS_CHECK(be, NULL, cublasLtMatmulAlgoGetHeuristic(cx->lt, p->op, p->la, p->lb, p->lc, p->lc, pref, 1, &res, &nres));
+              CUBLAS_CHECK(be, NULL, cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_c, sizeof al_c));
+    /* "not supported" / no result is an answer, not an error: the caller widens */
+    cublasStatus_t hs = bad ? CUBLAS_STATUS_SUCCESS
+                            : cublasLtMatmulAlgoGetHeuristic(cx->lt, p->op, p->la, p->lb, p->lc, p->lc, pref, 1, &res, &nres);
     if (pref) (void)cublasLtMatmulPreferenceDestroy(pref);
     if (bad) goto fail;
-    if (nres < 1) {
-        be_record_error(be, VS_EDEVICE,
-                        "cuBLASLt: no algorithm for matmul m=%lld n=%lld k=%lld batch=%lld ta=%d tb=%d (%s x %s -> %s)",
-                        (long long)k->m, (long long)k->n, (long long)k->k, (long long)k->batch, k->ta, k->tb,
-                        dt_name((DType)k->dta), dt_name((DType)k->dtb), dt_name((DType)k->dtc));
-        goto fail;
+    if (hs == CUBLAS_STATUS_NOT_SUPPORTED || (hs == CUBLAS_STATUS_SUCCESS && nres < 1)) {
+        plan_destroy(p);
+        p->key = *k;
+        p->used = 2;
+        return 0;
     }
+    if (CUBLAS_CHECK(be, NULL, hs)) goto fail;
     p->algo = res.algo;
     p->used = 1;
     return 0;
@@ -140,22 +146,24 @@ fail:
     return VS_EDEVICE;
 }
 
-static MmPlan *plan_get(Backend *be, const MmKey *k) {
+static MmPlan *plan_get(Backend *be, const MmKey *k, const void *bias) {
     CudaMmCache *c = cuda_ctx(be)->mm;
     uint64_t h = key_hash(k);
     for (int i = 0; i < MM_PROBE; i++) {
         MmPlan *p = &c->slot[(h + (uint64_t)i) % MM_SLOTS];
         if (p->used && memcmp(&p->key, k, sizeof *k) == 0) return p;
-        if (!p->used) return plan_build(be, p, k) ? NULL : p;
+        if (!p->used) return plan_build(be, p, k, bias) ? NULL : p;
     }
     /* neighbourhood full: evict the home slot (shapes are few in practice) */
     MmPlan *p = &c->slot[h % MM_SLOTS];
     plan_destroy(p);
-    return plan_build(be, p, k) ? NULL : p;
+    return plan_build(be, p, k, bias) ? NULL : p;
 }
 
-/* Runs one cuBLASLt matmul on supported types (see the file comment). */
-static void lt_matmul(Backend *be, const MatmulDesc *d, void *c, int dtc, const void *a, int dta, const void *b,
+/* Runs one cuBLASLt matmul on supported types (see the file comment).
+ * Returns 0 when queued (or an error was recorded), 1 when cuBLASLt has no
+ * algorithm for this combination. */
+static int lt_matmul(Backend *be, const MatmulDesc *d, void *c, int dtc, const void *a, int dta, const void *b,
                       int dtb, const void *bias, int dtbias, int gelu) {
     CudaCtx *cx = cuda_ctx(be);
     MmKey k;
@@ -180,13 +188,15 @@ static void lt_matmul(Backend *be, const MatmulDesc *d, void *c, int dtc, const 
         k.sb = d->stride_b;
         k.sc = d->stride_c;
     }
-    MmPlan *p = plan_get(be, &k);
-    if (!p) return;
+    MmPlan *p = plan_get(be, &k, bias);
+    if (!p) return 0;
+    if (p->used == 2) return 1;
     if (bias && CUBLAS_CHECK(be, NULL, cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
                                                                       sizeof bias)))
-        return;
+        return 0;
     CUBLAS_CHECK(be, NULL, cublasLtMatmul(cx->lt, p->op, &d->alpha, b, p->la, a, p->lb, &d->beta, c, p->lc, c, p->lc,
                                           &p->algo, cx->workspace, cx->workspace_bytes, cx->compute));
+    return 0;
 }
 
 static void check_operand(const char *what, const Tensor *t, int64_t batch, int64_t stride, int64_t item) {
@@ -198,58 +208,26 @@ static void check_operand(const char *what, const Tensor *t, int64_t batch, int6
                    (long long)t->numel, (long long)need, (long long)batch, (long long)stride, (long long)item);
 }
 
-void cuda_matmul_ex(Backend *be, const MatmulDesc *d, Tensor *c, const Tensor *a, const Tensor *b, const Tensor *bias,
-                    int gelu) {
-    int64_t batch = d->batch > 1 ? d->batch : 1;
-    if (d->m < 0 || d->n < 0 || d->k < 0) VLMC_PANIC("matmul: negative dims m=%lld n=%lld k=%lld", (long long)d->m, (long long)d->n, (long long)d->k);
-    check_operand("A", a, batch, d->stride_a, d->m * d->k);
-    check_operand("B", b, batch, d->stride_b, d->n * d->k);
-    check_operand("C", c, batch, d->stride_c, d->m * d->n);
-    if (bias) be_check_numel("matmul", bias, d->n, "bias (n)");
-    if (batch > 1 && d->stride_c < d->m * d->n) VLMC_PANIC("matmul: stride_c %lld overlaps items of %lld", (long long)d->stride_c, (long long)(d->m * d->n));
-    if (d->m == 0 || d->n == 0) return;
-    if (d->k == 0) {
-        /* nothing to multiply: C = beta C (+ bias), cuBLASLt rejects k = 0 */
+/* bias (and GELU) that could not fuse: added per batch item after the product */
+static void bias_after(Backend *be, const MatmulDesc *d, int64_t batch, Tensor *c, const Tensor *bias, int gelu) {
+    for (int64_t i = 0; bias && i < batch; i++) {
+        Tensor item = *c;
+        item.ndim = 2;
+        item.shape[0] = d->m;
+        item.shape[1] = d->n;
+        item.numel = d->m * d->n;
+        item.data = (char *)c->data + (size_t)(batch > 1 ? i * d->stride_c : 0) * dt_size(c->dt);
+        cuda_bias_add(be, &item, &item, bias);
+    }
+    if (gelu) {
         Tensor whole = *c;
-        cuda_scale(be, &whole, d->beta);
-        if (bias) {
-            for (int64_t i = 0; i < batch; i++) {
-                Tensor item = *c;
-                item.ndim = 2;
-                item.shape[0] = d->m;
-                item.shape[1] = d->n;
-                item.numel = d->m * d->n;
-                item.data = (char *)c->data + (size_t)(i * d->stride_c) * dt_size(c->dt);
-                cuda_bias_add(be, &item, &item, bias);
-            }
-        }
-        if (gelu) cuda_act(be, &whole, &whole, ACT_GELU_TANH);
-        return;
+        cuda_act(be, &whole, &whole, ACT_GELU_TANH);
     }
-    int direct = a->dt == b->dt && (a->dt == DT_BF16 || c->dt == DT_F32);
-    if (direct) {
-        /* bias fuses when its type is C's (cuBLASLt's default bias type) */
-        int fuse = bias && bias->dt == c->dt;
-        lt_matmul(be, d, c->data, c->dt, a->data, a->dt, b->data, b->dt, fuse ? bias->data : NULL,
-                  bias ? (int)bias->dt : -1, gelu && (fuse || !bias));
-        if (bias && !fuse) {
-            for (int64_t i = 0; i < batch; i++) {
-                Tensor item = *c;
-                item.ndim = 2;
-                item.shape[0] = d->m;
-                item.shape[1] = d->n;
-                item.numel = d->m * d->n;
-                item.data = (char *)c->data + (size_t)((batch > 1 ? i * d->stride_c : 0)) * dt_size(c->dt);
-                cuda_bias_add(be, &item, &item, bias);
-            }
-            if (gelu) {
-                Tensor whole = *c;
-                cuda_act(be, &whole, &whole, ACT_GELU_TANH);
-            }
-        }
-        return;
-    }
-    /* mixed types: widen every bf16 operand to f32 and run the f32 product */
+}
+
+/* Every operand widened to f32 in temporaries, f32 product, C narrowed back. */
+static void matmul_widened(Backend *be, const MatmulDesc *d, int64_t batch, Tensor *c, const Tensor *a,
+                           const Tensor *b, const Tensor *bias, int gelu) {
     const void *pa = a->data, *pb = b->data;
     void *pc = c->data;
     if (a->dt == DT_BF16) {
@@ -267,27 +245,62 @@ void cuda_matmul_ex(Backend *be, const MatmulDesc *d, Tensor *c, const Tensor *a
     if (c->dt == DT_BF16) {
         void *t = cuda_temp(be, CUDA_TEMP_MM_C, (size_t)c->numel * 4);
         if (!t) return;
-        cuda_convert(be, t, 0, c->data, 1, c->numel);
+        if (d->beta != 0.f)
+            cuda_convert(be, t, 0, c->data, 1, c->numel);
+        else if (CU_CHECK(be, NULL, cudaMemsetAsync(t, 0, (size_t)c->numel * 4, cuda_ctx(be)->compute)))
+            return;
         pc = t;
     }
     int fuse = bias && bias->dt == DT_F32;
-    lt_matmul(be, d, pc, DT_F32, pa, DT_F32, pb, DT_F32, fuse ? bias->data : NULL, DT_F32, gelu && (fuse || !bias));
-    if (c->dt == DT_BF16) cuda_convert(be, c->data, 1, pc, 0, c->numel);
-    if (bias && !fuse) {
-        for (int64_t i = 0; i < batch; i++) {
-            Tensor item = *c;
-            item.ndim = 2;
-            item.shape[0] = d->m;
-            item.shape[1] = d->n;
-            item.numel = d->m * d->n;
-            item.data = (char *)c->data + (size_t)((batch > 1 ? i * d->stride_c : 0)) * dt_size(c->dt);
-            cuda_bias_add(be, &item, &item, bias);
-        }
-        if (gelu) {
-            Tensor whole = *c;
-            cuda_act(be, &whole, &whole, ACT_GELU_TANH);
-        }
+    int r = lt_matmul(be, d, pc, DT_F32, pa, DT_F32, pb, DT_F32, fuse ? bias->data : NULL, DT_F32, gelu && (fuse || !bias));
+    if (r == 1) {
+        be_record_error(be, VS_EDEVICE,
+                        "cuBLASLt: no f32 algorithm for matmul m=%lld n=%lld k=%lld batch=%lld ta=%d tb=%d",
+                        (long long)d->m, (long long)d->n, (long long)d->k, (long long)batch, d->trans_a, d->trans_b);
+        return;
     }
+    if (c->dt == DT_BF16) cuda_convert(be, c->data, 1, pc, 0, c->numel);
+    if (bias && !fuse) bias_after(be, d, batch, c, bias, gelu);
+}
+
+void cuda_matmul_ex(Backend *be, const MatmulDesc *d, Tensor *c, const Tensor *a, const Tensor *b, const Tensor *bias,
+                    int gelu) {
+    int64_t batch = d->batch > 1 ? d->batch : 1;
+    if (d->m < 0 || d->n < 0 || d->k < 0)
+        VLMC_PANIC("matmul: negative dims m=%lld n=%lld k=%lld", (long long)d->m, (long long)d->n, (long long)d->k);
+    check_operand("A", a, batch, d->stride_a, d->m * d->k);
+    check_operand("B", b, batch, d->stride_b, d->n * d->k);
+    check_operand("C", c, batch, d->stride_c, d->m * d->n);
+    if (bias) be_check_numel("matmul", bias, d->n, "bias (n)");
+    if (batch > 1 && d->stride_c < d->m * d->n)
+        VLMC_PANIC("matmul: stride_c %lld overlaps items of %lld", (long long)d->stride_c, (long long)(d->m * d->n));
+    if (d->m == 0 || d->n == 0) return;
+    if (d->k == 0) {
+        /* nothing to multiply (cuBLASLt rejects k = 0): C = beta C (+ bias) */
+        Tensor whole = *c;
+        if (batch == 1) {
+            whole.numel = d->m * d->n;
+            whole.ndim = 1;
+            whole.shape[0] = whole.numel;
+        }
+        cuda_scale(be, &whole, d->beta);
+        bias_after(be, d, batch, c, bias, gelu);
+        return;
+    }
+    /* cuBLASLt's combinations with fp32 accumulation: bf16 x bf16 -> bf16 | f32, f32 x f32 -> f32 */
+    int direct = a->dt == b->dt && (a->dt == DT_BF16 || c->dt == DT_F32);
+    if (direct) {
+        /* bias fuses when its type is C's (cuBLASLt's bias type is the output's) */
+        int fuse = bias && bias->dt == c->dt;
+        int r = lt_matmul(be, d, c->data, c->dt, a->data, a->dt, b->data, b->dt, fuse ? bias->data : NULL,
+                          bias ? (int)bias->dt : -1, gelu && (fuse || !bias));
+        if (r == 0) {
+            if (bias && !fuse) bias_after(be, d, batch, c, bias, gelu);
+            return;
+        }
+        /* no bf16 kernel for this shape / alignment: fall through to f32 */
+    }
+    matmul_widened(be, d, batch, c, a, b, bias, gelu);
 }
 
 void cuda_matmul(Backend *be, const MatmulDesc *d, Tensor *c, const Tensor *a, const Tensor *b, const Tensor *bias) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/gpu/make_bundle.sh — packs what tests/gpu/run.sh needs on a GPU machine
 # that has the CUDA libraries but no package manager:
-#   bin/  vlmc, gpu_parity, bench_ops, test_op_coverage, bench_ops.py
+#   bin/  vlmc, gpu_parity, bench_ops, test_op_coverage, test_cuda_backend, bench_ops.py
 #   lib/  every shared library those binaries load (from ldd), EXCEPT the CUDA
 #         stack (libcuda, cudart, cublas/cublasLt, cudnn, nccl: the GPU machine has
 #         them from its toolkit or PyTorch's nvidia packages) and glibc itself.
@@ -11,7 +11,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
 out=$root/.bundle
-bins=("$build/vlmc" "$build/tests/gpu/gpu_parity" "$build/tests/gpu/bench_ops" "$build/tests/test_op_coverage")
+bins=("$build/vlmc" "$build/tests/gpu/gpu_parity" "$build/tests/gpu/bench_ops" "$build/tests/test_op_coverage" "$build/tests/test_cuda_backend")
 for b in "${bins[@]}"; do
   [ -x "$b" ] || { echo "make_bundle: $b missing: build with -DVLMC_CUDA=ON first (cmake --build $build)" >&2; exit 1; }
 done

@@ -70,6 +70,7 @@ smoke() {
   step version 30 "$bin/vlmc" --version
   grep -q "devices: none" "$LOG_DIR/version.log" && { echo "run.sh: vlmc sees no GPU" >&2; summary+=("FAIL device query: no GPU"); fails=$((fails + 1)); }
   step op_coverage 30 "$bin/test_op_coverage"
+  step cuda_backend 30 "$bin/test_cuda_backend"
   step parity_smoke 60 "$bin/gpu_parity" --quick --only matmul,rmsnorm,act,xent,attention,gather_rows_backward
 }
 

@@ -84,13 +84,16 @@ static void cuda_upload(Backend *be, Tensor *dst, const void *host) {
     if (dst->dt == DT_F16) VLMC_PANIC("cuda upload: F16 tensors are not supported");
     size_t esz = dt_size(dst->dt);
     size_t chunk = cx->staging_bytes / esz;
-    /* work queued earlier may still read or write dst: order the copy after it */
-    if (CU_CHECK(be, NULL, cudaEventRecord(cx->ev_compute, cx->compute))) return;
-    if (CU_CHECK(be, NULL, cudaStreamWaitEvent(cx->upload, cx->ev_compute, 0))) return;
     for (int64_t off = 0; off < dst->numel; off += (int64_t)chunk) {
         size_t n = (size_t)(dst->numel - off) < chunk ? (size_t)(dst->numel - off) : chunk;
-        /* the staging buffer is free once the previous copy finished */
+        /* the staging buffer is free once the previous copy finished (this
+         * waits only on the upload stream, not on queued compute work) */
         if (CU_CHECK(be, NULL, cudaStreamSynchronize(cx->upload))) return;
+        if (off == 0) {
+            /* work queued earlier may still read or write dst: order the copy after it */
+            if (CU_CHECK(be, NULL, cudaEventRecord(cx->ev_compute, cx->compute))) return;
+            if (CU_CHECK(be, NULL, cudaStreamWaitEvent(cx->upload, cx->ev_compute, 0))) return;
+        }
         if (dst->dt == DT_BF16) {
             const float *h = (const float *)host + off;
             uint16_t *s = (uint16_t *)cx->staging;

@@ -6,7 +6,8 @@ add_executable(gpu_parity ${_gpu_dir}/gpu_parity.c ${_gpu_dir}/gpu_cases_a.c ${_
 target_link_libraries(gpu_parity PRIVATE vlmc_kernels vlmc_core m)
 set_target_properties(gpu_parity PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests/gpu)
 if(EXISTS ${_gpu_dir}/bench_ops.c)
-  add_executable(bench_ops ${_gpu_dir}/bench_ops.c)
-  target_link_libraries(bench_ops PRIVATE vlmc_kernels vlmc_core m CUDA::cudart)
-  set_target_properties(bench_ops PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests/gpu)
+  # target gpu_bench_ops (tests/bench has the CPU bench_ops), binary tests/gpu/bench_ops
+  add_executable(gpu_bench_ops ${_gpu_dir}/bench_ops.c)
+  target_link_libraries(gpu_bench_ops PRIVATE vlmc_kernels vlmc_core m CUDA::cudart)
+  set_target_properties(gpu_bench_ops PROPERTIES OUTPUT_NAME bench_ops RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests/gpu)
 endif()

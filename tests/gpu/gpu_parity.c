@@ -1,7 +1,9 @@
 /* tests/gpu/gpu_parity.c — runs every op on the cpu and cuda backends and
  * compares them (see gpu_harness.h for tolerances and poisoning).
  *
- * usage: gpu_parity [--mode fp32|bf16|both] [--quick] [--only op1,op2]
+ * usage: gpu_parity [--mode fp32|bf16|both] [--quick] [--only op1,op2] [--cpu-vs-cpu]
+ * --cpu-vs-cpu puts a second cpu backend in cuda's place: a dry run of every
+ * case's shapes and arguments on a machine without a GPU (errors must be 0).
  * Prints one line per case and a per-op table of the largest relative error;
  * exits 0 when every case passed, 1 otherwise, 77 when no GPU is present.
  */
@@ -199,12 +201,14 @@ int main(int argc, char **argv) {
     GH h;
     memset(&h, 0, sizeof h);
     const char *mode = "both";
+    int self = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) h.quick = 1;
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) h.only = argv[++i];
         else if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc) mode = argv[++i];
+        else if (strcmp(argv[i], "--cpu-vs-cpu") == 0) self = 1;
         else {
-            fprintf(stderr, "usage: gpu_parity [--mode fp32|bf16|both] [--quick] [--only op1,op2]\n");
+            fprintf(stderr, "usage: gpu_parity [--mode fp32|bf16|both] [--quick] [--only op1,op2] [--cpu-vs-cpu]\n");
             return 2;
         }
     }
@@ -217,7 +221,7 @@ int main(int argc, char **argv) {
         h.bf16 = m == 1;
         h.tol = h.bf16 ? 1e-2 : 1e-5;
         h.rng = 0x9e3779b97f4a7c15ull;
-        h.gpu = make("cuda", !h.bf16, &st);
+        h.gpu = make(self ? "cpu" : "cuda", !h.bf16, &st);
         if (!h.gpu) {
             fprintf(stderr, "gpu_parity: %s\n", st.msg);
             return 77;

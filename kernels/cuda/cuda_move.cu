@@ -94,7 +94,6 @@ static void concat_geom(const char *op, const Tensor *out, const Tensor *const *
     int64_t L = 0;
     for (int p = 0; p < n; p++) {
         const Tensor *t = parts[p];
-        if (!t) continue;  /* only the backward may pass NULL (no gradient wanted) */
         if (t->ndim != nd) VLMC_PANIC("%s: part %d is %d-d, output %d-d", op, p, t->ndim, nd);
         for (int i = 0; i < nd; i++)
             if (i != a && t->shape[i] != out->shape[i])
@@ -130,8 +129,8 @@ extern "C" void cuda_concat(Backend *be, Tensor *out, const Tensor *const *parts
     }
 }
 
-// dparts[i] += its slice of dout (NULL parts are skipped but keep their width:
-// they cannot, since their width is unknown; so every part must be given)
+// dparts[i] += its slice of dout; every part must be given (a NULL part's width,
+// hence where the next slice starts, would be unknown)
 extern "C" void cuda_concat_backward(Backend *be, Tensor *const *dparts, int n, const Tensor *dout, int axis) {
     int a;
     int64_t inner;
@@ -182,28 +181,47 @@ extern "C" void cuda_gather_rows(Backend *be, Tensor *out, const Tensor *src, co
     LAUNCHED(be, "k_gather_rows");
 }
 
-/* dst[idx[i]] = src[i] (idx entries unique: each dst row written once) */
-__global__ void k_scatter_rows(CuF dst, CuF src, const int32_t *idx, int64_t n, int64_t C, int64_t R) {
-    GRID_STRIDE(e, n * C) {
-        int64_t i = e / C, c = e - i * C;
-        int64_t r = idx[i];
-        if (r >= 0 && r < R) stf(dst, r * C + c, ldf(src, e));
+/* With a repeated index the forward keeps the LAST writer (sequential
+ * semantics, as the CPU backend), and only that one receives the gradient.
+ * last[i] = 1 when idx[i] is in range and no later j has idx[j] == idx[i];
+ * O(n^2) over n indices, which are few (image tokens of a batch). */
+__global__ void k_last_writer(const int32_t *idx, int64_t n, int64_t R, uint8_t *last) {
+    GRID_STRIDE(i, n) {
+        int32_t r = idx[i];
+        uint8_t ok = r >= 0 && r < R;
+        for (int64_t j = i + 1; ok && j < n; j++) ok = idx[j] != r;
+        last[i] = ok;
     }
 }
-/* dsrc[i] += ddst[idx[i]] */
-__global__ void k_scatter_rows_bwd_read(CuF dsrc, CuF ddst, const int32_t *idx, int64_t n, int64_t C, int64_t R) {
+
+/* dst[idx[i]] = src[i] for the last writer of each row */
+__global__ void k_scatter_rows(CuF dst, CuF src, const int32_t *idx, const uint8_t *last, int64_t n, int64_t C) {
     GRID_STRIDE(e, n * C) {
         int64_t i = e / C, c = e - i * C;
-        int64_t r = idx[i];
-        if (r >= 0 && r < R) accf(dsrc, e, ldf(ddst, r * C + c));
+        if (last[i]) stf(dst, (int64_t)idx[i] * C + c, ldf(src, e));
     }
 }
-__global__ void k_scatter_rows_bwd_zero(CuF ddst, const int32_t *idx, int64_t n, int64_t C, int64_t R) {
+/* dsrc[i] += ddst[idx[i]] for last writers (the others were overwritten) */
+__global__ void k_scatter_rows_bwd_read(CuF dsrc, CuF ddst, const int32_t *idx, const uint8_t *last, int64_t n,
+                                        int64_t C) {
     GRID_STRIDE(e, n * C) {
         int64_t i = e / C, c = e - i * C;
-        int64_t r = idx[i];
-        if (r >= 0 && r < R) stf(ddst, r * C + c, 0.f);
+        if (last[i]) accf(dsrc, e, ldf(ddst, (int64_t)idx[i] * C + c));
     }
+}
+/* then ddst[idx[i]] = 0: those rows were overwritten, nothing upstream of dst gets them */
+__global__ void k_scatter_rows_bwd_zero(CuF ddst, const int32_t *idx, const uint8_t *last, int64_t n, int64_t C) {
+    GRID_STRIDE(e, n * C) {
+        int64_t i = e / C, c = e - i * C;
+        if (last[i]) stf(ddst, (int64_t)idx[i] * C + c, 0.f);
+    }
+}
+
+static uint8_t *last_writers(Backend *be, const int32_t *idx, int64_t n, int64_t R) {
+    uint8_t *last = (uint8_t *)cuda_temp(be, CUDA_TEMP_SORT, (size_t)n);
+    if (!last) return NULL;
+    k_last_writer<<<cu_blocks(n, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(idx, n, R, last);
+    return CU_LAUNCHED(be, "k_last_writer") ? NULL : last;
 }
 
 // dst (R, C)[idx[i]] = src (n, C)[i]
@@ -213,9 +231,11 @@ extern "C" void cuda_scatter_rows(Backend *be, Tensor *dst, const Tensor *src, c
     int64_t C = row_width("scatter_rows", src, n, "src");
     if (C == 0) return;
     if (dst->numel % C) VLMC_PANIC("scatter_rows: dst (%lld elements) is not rows of %lld", (long long)dst->numel, (long long)C);
+    const int32_t *ix = cui(idx, "scatter_rows", "idx");
+    uint8_t *last = last_writers(be, ix, n, dst->numel / C);
+    if (!last) return;
     k_scatter_rows<<<cu_blocks(n * C, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(
-        cuf(dst, "scatter_rows", "dst"), cuf(src, "scatter_rows", "src"), cui(idx, "scatter_rows", "idx"), n, C,
-        dst->numel / C);
+        cuf(dst, "scatter_rows", "dst"), cuf(src, "scatter_rows", "src"), ix, last, n, C);
     LAUNCHED(be, "k_scatter_rows");
 }
 
@@ -227,11 +247,13 @@ extern "C" void cuda_scatter_rows_backward(Backend *be, Tensor *dsrc, Tensor *dd
     if (C == 0) return;
     if (ddst->numel % C) VLMC_PANIC("scatter_rows_backward: ddst (%lld elements) is not rows of %lld", (long long)ddst->numel, (long long)C);
     const int32_t *ix = cui(idx, "scatter_rows_backward", "idx");
+    uint8_t *last = last_writers(be, ix, n, ddst->numel / C);
+    if (!last) return;
     CuF dd = cuf(ddst, "scatter_rows_backward", "ddst");
     k_scatter_rows_bwd_read<<<cu_blocks(n * C, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(
-        cuf(dsrc, "scatter_rows_backward", "dsrc"), dd, ix, n, C, ddst->numel / C);
+        cuf(dsrc, "scatter_rows_backward", "dsrc"), dd, ix, last, n, C);
     LAUNCHED(be, "k_scatter_rows_bwd_read");
-    k_scatter_rows_bwd_zero<<<cu_blocks(n * C, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(dd, ix, n, C, ddst->numel / C);
+    k_scatter_rows_bwd_zero<<<cu_blocks(n * C, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(dd, ix, last, n, C);
     LAUNCHED(be, "k_scatter_rows_bwd_zero");
 }
 

@@ -29,10 +29,9 @@ __global__ void k_xent_rows(const float *logits, int64_t V, const int32_t *targe
     s = block_sum(s, shm);
     float lse = m + logf(s);
     int64_t t = targets[r0 + r];
-    int ignored = t < 0;
+    int ignored = t < 0 || t >= V;  /* a target >= V is bad data: no gradient, NaN log-prob */
     if (threadIdx.x == 0 && logp.p) {
-        /* a target outside [0, V) is a data bug: make it visible as NaN */
-        float lp = ignored ? 0.f : (t < V ? row[t] - lse : __int_as_float(0x7fc00000));
+        float lp = t < 0 ? 0.f : t < V ? row[t] - lse : __int_as_float(0x7fc00000);
         stf(logp, r0 + r, lp);
     }
     if (!dlog.p) return;

@@ -276,12 +276,13 @@ static void movement_cases(GH *h) {
             gh_check(h, ds, "dsrc");
             gh_end(h);
         }
-        /* scatter: unique destination rows (a permutation prefix) */
+        /* scatter: s = 0 unique destination rows (a permutation prefix); s = 1
+         * repeated rows (the last writer wins and alone gets the gradient) */
         int32_t uix[50];
-        for (int i = 0; i < 50; i++) uix[i] = (int32_t)((i * 17 + 3) % 50);
+        for (int i = 0; i < 50; i++) uix[i] = s ? (int32_t)((i * 7) % 11) : (int32_t)((i * 17 + 3) % 50);
         int64_t ns = 31;
         if (gh_want(h, "scatter_rows")) {
-            gh_begin(h, "scatter_rows R=%lld C=%lld n=%lld", (long long)R, (long long)C, (long long)ns);
+            gh_begin(h, "scatter_rows R=%lld C=%lld n=%lld repeats=%d", (long long)R, (long long)C, (long long)ns, s);
             int dst = gh_add(h, A, DT_F32, GI_RAND, ND(R, C), 0, 0, NULL);
             int src = gh_add(h, A, DT_F32, GI_RAND, ND(ns, C), 0, 0, NULL);
             int ix = gh_add(h, A, DT_I32, GI_HOST, ND(ns), 0, 0, uix);
@@ -290,7 +291,7 @@ static void movement_cases(GH *h) {
             gh_end(h);
         }
         if (gh_want(h, "scatter_rows_backward")) {
-            gh_begin(h, "scatter_rows_backward R=%lld C=%lld n=%lld", (long long)R, (long long)C, (long long)ns);
+            gh_begin(h, "scatter_rows_backward R=%lld C=%lld n=%lld repeats=%d", (long long)R, (long long)C, (long long)ns, s);
             int dsrc = gh_add(h, A, DT_F32, GI_RAND, ND(ns, C), 0, 0, NULL);
             int ddst = gh_add(h, A, DT_F32, GI_RAND, ND(R, C), 0, 0, NULL);
             int ix = gh_add(h, A, DT_I32, GI_HOST, ND(ns), 0, 0, uix);

@@ -74,12 +74,14 @@ __global__ void k_norm_bwd(int rms, CuF dinp, CuF dout, CuF inp, CuF w, CuF mean
     }
 }
 
-static void norm_shapes(const char *op, const Tensor *out, const Tensor *inp, const Tensor *stat, int64_t *N, int64_t *C) {
-    if (!stat) VLMC_PANIC("%s: rstd is NULL", op);
-    *N = stat->numel;
-    if (*N == 0) { *C = 0; return; }
-    if (inp->numel % *N) VLMC_PANIC("%s: input has %lld elements, not %lld rows", op, (long long)inp->numel, (long long)*N);
-    *C = inp->numel / *N;
+/* rows N and width C of (N, C): C is w's length (the CPU backend's rule), or
+ * inp's last dim when w is NULL */
+static void norm_shapes(const char *op, const Tensor *out, const Tensor *inp, const Tensor *w, int64_t *N, int64_t *C) {
+    if (!inp || !out) VLMC_PANIC("%s: NULL input or output", op);
+    *C = w ? w->numel : inp->shape[inp->ndim - 1];
+    if (*C == 0) { *N = 0; return; }
+    if (inp->numel % *C) VLMC_PANIC("%s: input has %lld elements, not rows of %lld", op, (long long)inp->numel, (long long)*C);
+    *N = inp->numel / *C;
     be_check_numel(op, out, inp->numel, "output");
 }
 
@@ -89,11 +91,11 @@ static unsigned norm_blocks(int64_t N) { return (unsigned)((N + ROWS_PER_BLOCK -
 extern "C" void cuda_layernorm(Backend *be, Tensor *out, Tensor *sum_out, Tensor *mean, Tensor *rstd, const Tensor *inp,
                                const Tensor *resid, const Tensor *w, const Tensor *b, float eps) {
     int64_t N, C;
-    norm_shapes("layernorm", out, inp, rstd, &N, &C);
+    norm_shapes("layernorm", out, inp, w, &N, &C);
     if (mean) be_check_numel("layernorm", mean, N, "mean");
+    if (rstd) be_check_numel("layernorm", rstd, N, "rstd");
     if (resid) be_check_numel("layernorm", resid, inp->numel, "resid");
     if (sum_out) be_check_numel("layernorm", sum_out, inp->numel, "sum_out");
-    if (w) be_check_numel("layernorm", w, C, "w");
     if (b) be_check_numel("layernorm", b, C, "b");
     if (N == 0 || C == 0) return;
     CuF so = resid ? cuf(sum_out, "layernorm", "sum_out") : CuF{NULL, 0};
@@ -108,11 +110,10 @@ extern "C" void cuda_layernorm(Backend *be, Tensor *out, Tensor *sum_out, Tensor
 extern "C" void cuda_layernorm_backward(Backend *be, Tensor *dinp, Tensor *dw, Tensor *db, const Tensor *dout,
                                         const Tensor *inp, const Tensor *w, const Tensor *mean, const Tensor *rstd) {
     int64_t N, C;
-    norm_shapes("layernorm_backward", dout, inp, rstd, &N, &C);
-    if (!mean) VLMC_PANIC("layernorm_backward: mean is NULL");
+    norm_shapes("layernorm_backward", dout, inp, w, &N, &C);
     be_check_numel("layernorm_backward", mean, N, "mean");
+    be_check_numel("layernorm_backward", rstd, N, "rstd");
     if (dinp) be_check_numel("layernorm_backward", dinp, inp->numel, "dinp");
-    if (w) be_check_numel("layernorm_backward", w, C, "w");
     if (dw) be_check_numel("layernorm_backward", dw, C, "dw");
     if (db) be_check_numel("layernorm_backward", db, C, "db");
     if (N == 0 || C == 0) return;
@@ -131,10 +132,10 @@ extern "C" void cuda_layernorm_backward(Backend *be, Tensor *dinp, Tensor *dw, T
 extern "C" void cuda_rmsnorm(Backend *be, Tensor *out, Tensor *sum_out, Tensor *rstd, const Tensor *inp,
                              const Tensor *resid, const Tensor *w, float eps) {
     int64_t N, C;
-    norm_shapes("rmsnorm", out, inp, rstd, &N, &C);
+    norm_shapes("rmsnorm", out, inp, w, &N, &C);
+    if (rstd) be_check_numel("rmsnorm", rstd, N, "rstd");
     if (resid) be_check_numel("rmsnorm", resid, inp->numel, "resid");
     if (sum_out) be_check_numel("rmsnorm", sum_out, inp->numel, "sum_out");
-    if (w) be_check_numel("rmsnorm", w, C, "w");
     if (N == 0 || C == 0) return;
     CuF none = {NULL, 0};
     CuF so = resid ? cuf(sum_out, "rmsnorm", "sum_out") : none;
@@ -148,9 +149,9 @@ extern "C" void cuda_rmsnorm(Backend *be, Tensor *out, Tensor *sum_out, Tensor *
 extern "C" void cuda_rmsnorm_backward(Backend *be, Tensor *dinp, Tensor *dw, const Tensor *dout, const Tensor *inp,
                                       const Tensor *w, const Tensor *rstd) {
     int64_t N, C;
-    norm_shapes("rmsnorm_backward", dout, inp, rstd, &N, &C);
+    norm_shapes("rmsnorm_backward", dout, inp, w, &N, &C);
+    be_check_numel("rmsnorm_backward", rstd, N, "rstd");
     if (dinp) be_check_numel("rmsnorm_backward", dinp, inp->numel, "dinp");
-    if (w) be_check_numel("rmsnorm_backward", w, C, "w");
     if (dw) be_check_numel("rmsnorm_backward", dw, C, "dw");
     if (N == 0 || C == 0) return;
     CuF none = {NULL, 0};

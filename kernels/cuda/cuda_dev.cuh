@@ -47,6 +47,35 @@ static inline const int32_t *cui(const Tensor *t, const char *op, const char *wh
     return (const int32_t *)t->data;
 }
 
+/* ---- 16-byte vector access for the all-bf16 fast paths --------------------------
+ * 8 bf16 per load/store; used only when every operand of a kernel is bf16 and
+ * 16-byte aligned (vec8_ok), the element count's remainder done scalar. */
+__device__ __forceinline__ void ld8(const void *p, int64_t i8, float *v) {
+    uint4 u = ((const uint4 *)p)[i8];
+    const __nv_bfloat162 *h = (const __nv_bfloat162 *)&u;
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        float2 f = __bfloat1622float2(h[k]);
+        v[2 * k] = f.x;
+        v[2 * k + 1] = f.y;
+    }
+}
+__device__ __forceinline__ void st8(void *p, int64_t i8, const float *v) {
+    uint4 u;
+    __nv_bfloat162 *h = (__nv_bfloat162 *)&u;
+#pragma unroll
+    for (int k = 0; k < 4; k++) h[k] = __floats2bfloat162_rn(v[2 * k], v[2 * k + 1]);
+    ((uint4 *)p)[i8] = u;
+}
+/* every non-NULL operand bf16 and 16-byte aligned */
+static inline int vec8_ok(CuF a, CuF b = CuF{NULL, 0}, CuF c = CuF{NULL, 0}, CuF d = CuF{NULL, 0},
+                          CuF e = CuF{NULL, 0}, CuF f = CuF{NULL, 0}) {
+    CuF all[6] = {a, b, c, d, e, f};
+    for (int i = 0; i < 6; i++)
+        if (all[i].p && (!all[i].bf || ((uintptr_t)all[i].p & 15))) return 0;
+    return 1;
+}
+
 #define CU_THREADS 256
 /* blocks for a grid-stride loop over n items; capped, loops cover the rest */
 static inline unsigned cu_blocks(int64_t n, int threads) {

@@ -53,12 +53,29 @@ extern "C" void cuda_copy(Backend *be, Tensor *dst, const Tensor *src) {
 __global__ void k_add(CuF out, CuF a, CuF b, float alpha, float beta, int64_t n) {
     GRID_STRIDE(i, n) stf(out, i, alpha * ldf(a, i) + beta * ldf(b, i));
 }
+/* bf16 fast path: 8 elements per thread per step; the n % 8 tail by block 0 */
+__global__ void k_add_v8(CuF out, CuF a, CuF b, float alpha, float beta, int64_t n) {
+    GRID_STRIDE(j, n / 8) {
+        float x[8], y[8];
+        ld8(a.p, j, x);
+        ld8(b.p, j, y);
+#pragma unroll
+        for (int k = 0; k < 8; k++) x[k] = alpha * x[k] + beta * y[k];
+        st8(out.p, j, x);
+    }
+    int64_t t = n / 8 * 8 + threadIdx.x;
+    if (blockIdx.x == 0 && t < n) stf(out, t, alpha * ldf(a, t) + beta * ldf(b, t));
+}
+
 extern "C" void cuda_add(Backend *be, Tensor *out, const Tensor *a, const Tensor *b, float alpha, float beta) {
     be_check_numel("add", a, out->numel, "a");
     be_check_numel("add", b, out->numel, "b");
     if (out->numel == 0) return;
-    k_add<<<cu_blocks(out->numel, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(cuf(out, "add", "out"), cuf(a, "add", "a"),
-                                                                          cuf(b, "add", "b"), alpha, beta, out->numel);
+    CuF o = cuf(out, "add", "out"), fa = cuf(a, "add", "a"), fb = cuf(b, "add", "b");
+    if (vec8_ok(o, fa, fb))
+        k_add_v8<<<cu_blocks(out->numel / 8 + 1, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(o, fa, fb, alpha, beta, out->numel);
+    else
+        k_add<<<cu_blocks(out->numel, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(o, fa, fb, alpha, beta, out->numel);
     LAUNCHED(be, "k_add");
 }
 
@@ -221,12 +238,40 @@ __global__ void k_act_backward(CuF dinp, CuF dout, CuF inp, int kind, int64_t n)
     GRID_STRIDE(i, n) accf(dinp, i, ldf(dout, i) * act_df(ldf(inp, i), kind));
 }
 
+__global__ void k_act_v8(CuF out, CuF inp, int kind, int64_t n) {
+    GRID_STRIDE(j, n / 8) {
+        float x[8];
+        ld8(inp.p, j, x);
+#pragma unroll
+        for (int k = 0; k < 8; k++) x[k] = act_f(x[k], kind);
+        st8(out.p, j, x);
+    }
+    int64_t t = n / 8 * 8 + threadIdx.x;
+    if (blockIdx.x == 0 && t < n) stf(out, t, act_f(ldf(inp, t), kind));
+}
+__global__ void k_act_backward_v8(CuF dinp, CuF dout, CuF inp, int kind, int64_t n) {
+    GRID_STRIDE(j, n / 8) {
+        float d[8], g[8], x[8];
+        ld8(dinp.p, j, d);
+        ld8(dout.p, j, g);
+        ld8(inp.p, j, x);
+#pragma unroll
+        for (int k = 0; k < 8; k++) d[k] += g[k] * act_df(x[k], kind);
+        st8(dinp.p, j, d);
+    }
+    int64_t t = n / 8 * 8 + threadIdx.x;
+    if (blockIdx.x == 0 && t < n) accf(dinp, t, ldf(dout, t) * act_df(ldf(inp, t), kind));
+}
+
 extern "C" void cuda_act(Backend *be, Tensor *out, const Tensor *inp, ActKind kind) {
     be_check_numel("act", inp, out->numel, "inp");
     if ((int)kind < 0 || kind >= ACT__COUNT) VLMC_PANIC("act: unknown kind %d", (int)kind);
     if (out->numel == 0) return;
-    k_act<<<cu_blocks(out->numel, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(cuf(out, "act", "out"),
-                                                                          cuf(inp, "act", "inp"), (int)kind, out->numel);
+    CuF o = cuf(out, "act", "out"), x = cuf(inp, "act", "inp");
+    if (vec8_ok(o, x))
+        k_act_v8<<<cu_blocks(out->numel / 8 + 1, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(o, x, (int)kind, out->numel);
+    else
+        k_act<<<cu_blocks(out->numel, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(o, x, (int)kind, out->numel);
     LAUNCHED(be, "k_act");
 }
 
@@ -235,9 +280,12 @@ extern "C" void cuda_act_backward(Backend *be, Tensor *dinp, const Tensor *dout,
     be_check_numel("act_backward", inp, dinp->numel, "inp");
     if ((int)kind < 0 || kind >= ACT__COUNT) VLMC_PANIC("act_backward: unknown kind %d", (int)kind);
     if (dinp->numel == 0) return;
-    k_act_backward<<<cu_blocks(dinp->numel, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(
-        cuf(dinp, "act_backward", "dinp"), cuf(dout, "act_backward", "dout"), cuf(inp, "act_backward", "inp"), (int)kind,
-        dinp->numel);
+    CuF di = cuf(dinp, "act_backward", "dinp"), g = cuf(dout, "act_backward", "dout"), x = cuf(inp, "act_backward", "inp");
+    if (vec8_ok(di, g, x))
+        k_act_backward_v8<<<cu_blocks(dinp->numel / 8 + 1, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(di, g, x, (int)kind,
+                                                                                                     dinp->numel);
+    else
+        k_act_backward<<<cu_blocks(dinp->numel, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(di, g, x, (int)kind, dinp->numel);
     LAUNCHED(be, "k_act_backward");
 }
 
@@ -257,13 +305,32 @@ __global__ void k_swiglu_backward(CuF dgate, CuF dup, CuF dout, CuF gate, CuF up
     }
 }
 
+__global__ void k_swiglu_v8(CuF out, CuF gate, CuF up, int64_t n) {
+    GRID_STRIDE(j, n / 8) {
+        float g[8], u[8];
+        ld8(gate.p, j, g);
+        ld8(up.p, j, u);
+#pragma unroll
+        for (int k = 0; k < 8; k++) g[k] = g[k] * sigmoidf_(g[k]) * u[k];
+        st8(out.p, j, g);
+    }
+    int64_t t = n / 8 * 8 + threadIdx.x;
+    if (blockIdx.x == 0 && t < n) {
+        float g = ldf(gate, t);
+        stf(out, t, g * sigmoidf_(g) * ldf(up, t));
+    }
+}
+
 // out (N, F) = silu(gate) * up
 extern "C" void cuda_swiglu(Backend *be, Tensor *out, const Tensor *gate, const Tensor *up) {
     be_check_numel("swiglu", gate, out->numel, "gate");
     be_check_numel("swiglu", up, out->numel, "up");
     if (out->numel == 0) return;
-    k_swiglu<<<cu_blocks(out->numel, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(
-        cuf(out, "swiglu", "out"), cuf(gate, "swiglu", "gate"), cuf(up, "swiglu", "up"), out->numel);
+    CuF o = cuf(out, "swiglu", "out"), g = cuf(gate, "swiglu", "gate"), u = cuf(up, "swiglu", "up");
+    if (vec8_ok(o, g, u))
+        k_swiglu_v8<<<cu_blocks(out->numel / 8 + 1, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(o, g, u, out->numel);
+    else
+        k_swiglu<<<cu_blocks(out->numel, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(o, g, u, out->numel);
     LAUNCHED(be, "k_swiglu");
 }
 

@@ -27,7 +27,10 @@ __global__ void k_norm_fwd(int rms, CuF out, CuF sum_out, CuF mean, CuF rstd, Cu
     float s = 0.f;
     for (int64_t c = lane; c < C; c += 32) {
         float v = ldf(inp, base + c) + (resid.p ? ldf(resid, base + c) : 0.f);
-        if (sum_out.p) stf(sum_out, base + c, v);
+        if (sum_out.p) {
+            stf(sum_out, base + c, v);
+            v = ldf(sum_out, base + c);  /* statistics of the stored (maybe bf16) sum */
+        }
         s += v;
     }
     /* the sum pass above wrote sum_out with this lane's stores only: reading it
@@ -49,6 +52,82 @@ __global__ void k_norm_fwd(int rms, CuF out, CuF sum_out, CuF mean, CuF rstd, Cu
         if (mean.p) stf(mean, r, mu);
         if (rstd.p) stf(rstd, r, rs);
     }
+}
+
+/* The same for all-bf16 operands with C % 8 == 0: 16-byte loads, lane l owns
+ * chunks l, l+32, ... of 8 columns (same ownership argument for aliasing). */
+__global__ void k_norm_fwd_v8(int rms, CuF out, CuF sum_out, CuF mean, CuF rstd, CuF inp, CuF resid, CuF w, CuF b,
+                              float eps, int64_t N, int64_t C) {
+    int64_t r = (int64_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (r >= N) return;
+    int64_t c8 = C / 8, base8 = r * c8;
+    float s = 0.f, v[8], t[8];
+    for (int64_t j = lane; j < c8; j += 32) {
+        ld8(inp.p, base8 + j, v);
+        if (resid.p) {
+            ld8(resid.p, base8 + j, t);
+#pragma unroll
+            for (int k = 0; k < 8; k++) v[k] += t[k];
+        }
+        if (sum_out.p) {
+            st8(sum_out.p, base8 + j, v);
+            ld8(sum_out.p, base8 + j, v);  /* the rounded sum, as the scalar path and the backward see it */
+        }
+#pragma unroll
+        for (int k = 0; k < 8; k++) s += v[k];
+    }
+    float mu = rms ? 0.f : warp_sum(s) / (float)C;
+    float q = 0.f;
+    for (int64_t j = lane; j < c8; j += 32) {
+        ld8(sum_out.p ? sum_out.p : inp.p, base8 + j, v);
+        if (!sum_out.p && resid.p) {
+            ld8(resid.p, base8 + j, t);
+#pragma unroll
+            for (int k = 0; k < 8; k++) v[k] += t[k];
+        }
+#pragma unroll
+        for (int k = 0; k < 8; k++) q += (v[k] - mu) * (v[k] - mu);
+    }
+    float rs = 1.f / sqrtf(warp_sum(q) / (float)C + eps);
+    for (int64_t j = lane; j < c8; j += 32) {
+        ld8(sum_out.p ? sum_out.p : inp.p, base8 + j, v);
+        if (!sum_out.p && resid.p) {
+            ld8(resid.p, base8 + j, t);
+#pragma unroll
+            for (int k = 0; k < 8; k++) v[k] += t[k];
+        }
+#pragma unroll
+        for (int k = 0; k < 8; k++) v[k] = (v[k] - mu) * rs;
+        if (w.p) {
+            ld8(w.p, j, t);
+#pragma unroll
+            for (int k = 0; k < 8; k++) v[k] *= t[k];
+        }
+        if (b.p) {
+            ld8(b.p, j, t);
+#pragma unroll
+            for (int k = 0; k < 8; k++) v[k] += t[k];
+        }
+        st8(out.p, base8 + j, v);
+    }
+    if (lane == 0) {
+        if (mean.p) stf(mean, r, mu);
+        if (rstd.p) stf(rstd, r, rs);
+    }
+}
+
+/* launches the vector or the scalar forward */
+static void norm_fwd(Backend *be, int rms, CuF out, CuF so, CuF mean, CuF rstd, CuF inp, CuF resid, CuF w, CuF b,
+                     float eps, int64_t N, int64_t C) {
+    unsigned blocks = (unsigned)((N + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK);
+    if (C % 8 == 0 && vec8_ok(out, so, inp, resid, w, b))
+        k_norm_fwd_v8<<<blocks, ROWS_PER_BLOCK * 32, 0, cuda_ctx(be)->compute>>>(rms, out, so, mean, rstd, inp, resid, w,
+                                                                                b, eps, N, C);
+    else
+        k_norm_fwd<<<blocks, ROWS_PER_BLOCK * 32, 0, cuda_ctx(be)->compute>>>(rms, out, so, mean, rstd, inp, resid, w, b,
+                                                                             eps, N, C);
+    (void)CU_LAUNCHED(be, "k_norm_fwd");
 }
 
 __global__ void k_norm_bwd(int rms, CuF dinp, CuF dout, CuF inp, CuF w, CuF mean, CuF rstd, int64_t N, int64_t C) {
@@ -99,11 +178,9 @@ extern "C" void cuda_layernorm(Backend *be, Tensor *out, Tensor *sum_out, Tensor
     if (b) be_check_numel("layernorm", b, C, "b");
     if (N == 0 || C == 0) return;
     CuF so = resid ? cuf(sum_out, "layernorm", "sum_out") : CuF{NULL, 0};
-    k_norm_fwd<<<norm_blocks(N), ROWS_PER_BLOCK * 32, 0, cuda_ctx(be)->compute>>>(
-        0, cuf(out, "layernorm", "out"), so, cuf(mean, "layernorm", "mean"), cuf(rstd, "layernorm", "rstd"),
-        cuf(inp, "layernorm", "inp"), cuf(resid, "layernorm", "resid"), cuf(w, "layernorm", "w"), cuf(b, "layernorm", "b"),
-        eps, N, C);
-    (void)CU_LAUNCHED(be, "k_norm_fwd");
+    norm_fwd(be, 0, cuf(out, "layernorm", "out"), so, cuf(mean, "layernorm", "mean"), cuf(rstd, "layernorm", "rstd"),
+             cuf(inp, "layernorm", "inp"), cuf(resid, "layernorm", "resid"), cuf(w, "layernorm", "w"),
+             cuf(b, "layernorm", "b"), eps, N, C);
     if (!resid && sum_out && sum_out != inp) cuda_copy(be, sum_out, inp);  /* sum = inp when there is no residual */
 }
 
@@ -139,10 +216,8 @@ extern "C" void cuda_rmsnorm(Backend *be, Tensor *out, Tensor *sum_out, Tensor *
     if (N == 0 || C == 0) return;
     CuF none = {NULL, 0};
     CuF so = resid ? cuf(sum_out, "rmsnorm", "sum_out") : none;
-    k_norm_fwd<<<norm_blocks(N), ROWS_PER_BLOCK * 32, 0, cuda_ctx(be)->compute>>>(
-        1, cuf(out, "rmsnorm", "out"), so, none, cuf(rstd, "rmsnorm", "rstd"), cuf(inp, "rmsnorm", "inp"),
-        cuf(resid, "rmsnorm", "resid"), cuf(w, "rmsnorm", "w"), none, eps, N, C);
-    (void)CU_LAUNCHED(be, "k_norm_fwd");
+    norm_fwd(be, 1, cuf(out, "rmsnorm", "out"), so, none, cuf(rstd, "rmsnorm", "rstd"), cuf(inp, "rmsnorm", "inp"),
+             cuf(resid, "rmsnorm", "resid"), cuf(w, "rmsnorm", "w"), none, eps, N, C);
     if (!resid && sum_out && sum_out != inp) cuda_copy(be, sum_out, inp);
 }
 

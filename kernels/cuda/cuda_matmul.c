@@ -175,9 +175,14 @@ static int lt_matmul(Backend *be, const MatmulDesc *d, void *c, int dtc, const v
     k.dtc = dtc;
     k.dtbias = bias ? dtbias : -1;
     k.epi = gelu != 0;
-    k.align_a = ptr_align(a);
-    k.align_b = ptr_align(b);
-    k.align_c = ptr_align(c);
+    /* every batch item's start counts: the alignment of base | stride bytes */
+    int64_t items = d->batch > 1 ? d->batch : 1;
+    size_t sa = items > 1 ? (size_t)d->stride_a * dt_size((DType)dta) : 0;
+    size_t sb = items > 1 ? (size_t)d->stride_b * dt_size((DType)dtb) : 0;
+    size_t sc = items > 1 ? (size_t)d->stride_c * dt_size((DType)dtc) : 0;
+    k.align_a = ptr_align((const void *)((uintptr_t)a | sa));
+    k.align_b = ptr_align((const void *)((uintptr_t)b | sb));
+    k.align_c = ptr_align((const void *)((uintptr_t)c | sc));
     k.align_bias = bias ? ptr_align(bias) : 0;
     k.m = d->m;
     k.n = d->n;

@@ -208,7 +208,7 @@ __device__ __forceinline__ float act_f(float x, int kind) {
     case ACT_GELU_ERF: return 0.5f * x * (1.f + erff(x * INV_SQRT_2));
     case ACT_QUICK_GELU: return x * sigmoidf_(1.702f * x);
     case ACT_SILU: return x * sigmoidf_(x);
-    default: return x > 0.f ? x : 0.f;
+    default: return x > 0.f || x != x ? x : 0.f;  /* relu keeps NaN visible, as the CPU backend */
     }
 }
 __device__ __forceinline__ float act_df(float x, int kind) {

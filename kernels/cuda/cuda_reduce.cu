@@ -128,8 +128,8 @@ extern "C" void cuda_sumsq(Backend *be, Tensor *out, const Tensor *const *ts, in
 /* ---- AdamW ------------------------------------------------------------------------------- */
 
 struct AdamK {
-    float lr, b1, b2, eps, wd, gs;
-    float bc1, bc2;  /* 1 - beta^step */
+    float b1, b2, eps, gs;
+    float step_size, bc2_sqrt, decay;  /* lr / (1 - b1^t), sqrt(1 - b2^t), 1 - lr wd */
 };
 
 __global__ void k_adamw(AdamK a, CuF master, CuF param, CuF grad, CuF m, CuF v, CuF mask, int64_t n, int64_t cols) {
@@ -140,9 +140,8 @@ __global__ void k_adamw(AdamK a, CuF master, CuF param, CuF grad, CuF m, CuF v, 
         float vi = a.b2 * ldf(v, i) + (1.f - a.b2) * g * g;
         stf(m, i, mi);
         stf(v, i, vi);
-        float p = ldf(master, i);
-        float mhat = mi / a.bc1, vhat = vi / a.bc2;
-        p -= a.lr * (mhat / (sqrtf(vhat) + a.eps) + a.wd * p);
+        /* torch's order (as the CPU backend): decay first, then the Adam step */
+        float p = ldf(master, i) * a.decay - a.step_size * mi / (sqrtf(vi) / a.bc2_sqrt + a.eps);
         stf(master, i, p);
         if (param.p) stf(param, i, p);  /* the compute copy (bf16) rounds the f32 master */
     }
@@ -164,14 +163,14 @@ extern "C" void cuda_adamw(Backend *be, const AdamWDesc *d, Tensor *master, Tens
     }
     if (n == 0) return;
     AdamK a;
-    a.lr = d->lr;
     a.b1 = d->beta1;
     a.b2 = d->beta2;
     a.eps = d->eps;
-    a.wd = d->weight_decay;
     a.gs = d->grad_scale;
-    a.bc1 = (float)(1.0 - pow((double)d->beta1, (double)d->step));
-    a.bc2 = (float)(1.0 - pow((double)d->beta2, (double)d->step));
+    /* bias corrections in double (b^step underflows gracefully), then f32 as the CPU backend */
+    a.step_size = d->lr / (float)(1.0 - pow((double)d->beta1, (double)d->step));
+    a.bc2_sqrt = (float)sqrt(1.0 - pow((double)d->beta2, (double)d->step));
+    a.decay = 1.0f - d->lr * d->weight_decay;
     CuF none = {NULL, 0};
     k_adamw<<<cu_blocks(n, CU_THREADS), CU_THREADS, 0, cuda_ctx(be)->compute>>>(
         a, cuf(master, op, "master"), param && param != master ? cuf(param, op, "param") : none, cuf(grad, op, "grad"),

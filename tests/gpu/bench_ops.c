@@ -179,6 +179,44 @@ int main(void) {
         Tensor *xv = t_view(be, x, 0, 3, (int64_t[]){NTOK, H, HD}), *yv = t_view(be, y, 0, 3, (int64_t[]){NTOK, H, HD});
         report_bw("rope", TIME(20, op_rope(be, yv, xv, pos, &rd)), 2 * act);
     }
+    report_bw("fill", TIME(20, op_fill(be, y, 0.5f)), act);
+    report_bw("scale", TIME(20, op_scale(be, y, 0.5f)), 2 * act);
+    report_bw("bias_add", TIME(20, op_bias_add(be, y, x, b)), 2 * act);
+    report_bw("bias_backward", TIME(20, op_bias_backward(be, dw, x)), act);
+    report_bw("mask_rows", TIME(20, op_mask_rows(be, y, wt)), 2 * act);
+    report_bw("tanh_gate", TIME(20, op_tanh_gate(be, y, x, w, r)), 3 * act);
+    report_bw("tanh_gate_backward", TIME(20, op_tanh_gate_backward(be, dx, dw, s, y, x, w)), 6 * act);
+    report_bw("layernorm_backward", TIME(20, op_layernorm_backward(be, dx, dw, dw, y, s, w, mean, rstd)), 4 * act);
+    {
+        RopeDesc rd = {.theta = 100000.f, .rot_dim = HD, .scaling = ROPE_NONE};
+        Tensor *yv = t_view(be, y, 0, 3, (int64_t[]){NTOK, H, HD}), *dv = t_view(be, dx, 0, 3, (int64_t[]){NTOK, H, HD});
+        report_bw("rope_backward", TIME(20, op_rope_backward(be, dv, yv, pos, &rd)), 3 * act);
+        /* (N, H, D) -> (H, N, D): the head-major layout */
+        static const int perm[3] = {1, 0, 2};
+        Tensor *pv = t_view(be, s, 0, 3, (int64_t[]){H, NTOK, HD});
+        report_bw("permute", TIME(20, op_permute(be, pv, yv, perm)), 2 * act);
+        report_bw("permute_backward", TIME(20, op_permute_backward(be, dv, pv, perm)), 3 * act);
+        const Tensor *halves[2] = {t_view(be, x, 0, 2, (int64_t[]){NTOK / 2, C}), t_view(be, r, 0, 2, (int64_t[]){NTOK / 2, C})};
+        report_bw("concat", TIME(20, op_concat(be, y, halves, 2, 0)), 2 * act);
+    }
+    {
+        /* 64 images of 32x32 patches of 960 features -> 16x16 with 4x the features (r = 2) */
+        Tensor *pin = t_view(be, x, 0, 3, (int64_t[]){16, 1024, C}), *pout = t_view(be, y, 0, 3, (int64_t[]){16, 256, 4 * C});
+        report_bw("pixel_shuffle", TIME(20, op_pixel_shuffle(be, pout, pin, 2)), 2 * act);
+        /* 8 images 3x512x512, 16-pixel patches */
+        Tensor *pix = t_view(be, g, 0, 4, (int64_t[]){8, 3, 512, 512});
+        Tensor *pat = t_view(be, u, 0, 2, (int64_t[]){8 * 32 * 32, 3 * 16 * 16});
+        report_bw("patch_unfold", TIME(20, op_patch_unfold(be, pat, pix, 16)), 2.0 * 8 * 3 * 512 * 512 * 2);
+    }
+    {
+        Tensor *seg = MK(BUF_ACTS, DT_I32, NTOK), *sums = MK(BUF_GRADS, DT_F32, 64), *cnt = MK(BUF_GRADS, DT_F32, 1);
+        int32_t *hs = malloc(NTOK * 4);
+        for (int i = 0; i < NTOK; i++) hs[i] = i / (NTOK / 64);
+        be_upload(be, seg, hs);
+        free(hs);
+        report_bw("segment_sum", TIME(20, op_segment_sum(be, sums, lp, seg)), NTOK * 8.0);
+        report_bw("count_targets", TIME(20, op_count_targets(be, cnt, tg)), NTOK * 4.0);
+    }
     report_bw("gather_rows", TIME(20, op_gather_rows(be, y, lm, tg)), 2 * act);
     report_bw("gather_rows_backward", TIME(5, op_gather_rows_backward(be, dlm, x, tg, NULL)), 3 * act);
     {
@@ -200,6 +238,7 @@ int main(void) {
         report_fl("matmul_960x960", TIME(20, op_matmul(be, &d, y, x, wqkv, b)), 2.0 * NTOK * C * C);
     }
     /* classifier + cross-entropy forward and backward: three products of N x C x V */
+    report_fl("xent_fwd", TIME(3, op_xent(be, lp, NULL, NULL, x, lm, tg, NULL, 4096)), 2.0 * NTOK * C * V);
     report_fl("xent_fwd_bwd", TIME(3, op_xent(be, lp, dx, dlm, x, lm, tg, wt, 4096)), 3 * 2.0 * NTOK * C * V);
     {
         /* reference attention: 16 sequences of 1024, causal */
@@ -210,6 +249,11 @@ int main(void) {
         Tensor *lse = MK(BUF_GRADS, DT_F32, 16, H, 1024);
         report_fl("attention_ref", TIME(2, op_attention(be, &ad, out, lse, q, kv, kv, NULL, NULL)),
                   2.0 * 2 * 16 * H * 1024.0 * 1024 * HD / 2);
+        Tensor *dq = t_view(be, dx, 0, 4, (int64_t[]){16, 1024, H, HD});
+        Tensor *dkv = t_view(be, s, 0, 4, (int64_t[]){16, 1024, HKV, HD});
+        report_fl("attention_ref_backward",
+                  TIME(1, op_attention_backward(be, &ad, dq, dkv, dkv, out, out, lse, q, kv, kv, NULL, NULL)),
+                  2.5 * 2 * 2 * 16 * H * 1024.0 * 1024 * HD / 2);
     }
     be_destroy(be);
     return 0;

@@ -65,6 +65,19 @@ def main():
         return xq * cos + torch.cat([-x2, x1], -1) * sin
 
     timeit("rope", rope)
+    timeit("fill", lambda: y.fill_(0.5))
+    timeit("scale", lambda: y.mul_(0.5))
+    timeit("bias_add", lambda: torch.add(x, b, out=y))
+    timeit("bias_backward", lambda: x.float().sum(0))
+    timeit("tanh_gate", lambda: torch.addcmul(r, torch.tanh(w), x))
+    timeit("permute", lambda: xq.permute(1, 0, 2).contiguous())
+    timeit("concat", lambda: torch.cat([x[: N // 2], r[: N // 2]], 0))
+    xs4 = x.view(16, 32, 32, C)
+    timeit("pixel_shuffle", lambda: xs4.view(16, 32, 16, 2 * C).permute(0, 2, 1, 3).reshape(16, 16, 16, 4 * C)
+           .permute(0, 2, 1, 3).reshape(16, 256, 4 * C).contiguous())
+    pix = g.view(-1)[: 8 * 3 * 512 * 512].view(8, 3, 512, 512)
+    timeit("patch_unfold", lambda: pix.unfold(2, 16, 16).unfold(3, 16, 16).permute(0, 2, 3, 1, 4, 5)
+           .reshape(8 * 32 * 32, 3 * 256).contiguous())
     timeit("gather_rows", lambda: F.embedding(tg, lm))
     dlm = torch.zeros(V, C, device=dev, dtype=torch.float32)
     timeit("gather_rows_backward", lambda: dlm.index_add_(0, tg, x.float()), iters=5)
@@ -82,10 +95,14 @@ def main():
         loss = F.cross_entropy(F.linear(xs, lms).float(), tg)
         loss.backward()
 
+    timeit("xent_fwd", lambda: F.cross_entropy(F.linear(x, lm).float(), tg, reduction="none"), iters=3)
     timeit("xent_fwd_bwd", xent, iters=3)
     q = x.view(16, 1024, H, HD).transpose(1, 2)
     kv = r.view(16, 1024 * 3, HKV, HD)[:, :1024].transpose(1, 2)
     timeit("attention_ref", lambda: F.scaled_dot_product_attention(q, kv, kv, is_causal=True, enable_gqa=True), iters=5)
+    qg, kg = q.detach().clone().requires_grad_(True), kv.detach().clone().requires_grad_(True)
+    og = F.scaled_dot_product_attention(qg, kg, kg, is_causal=True, enable_gqa=True)
+    timeit("attention_ref_backward", lambda: torch.autograd.grad(og, (qg, kg), og.detach(), retain_graph=True), iters=5)
 
 
 if __name__ == "__main__":

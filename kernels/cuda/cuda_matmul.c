@@ -34,6 +34,7 @@ typedef struct MmPlan {
     cublasLtMatmulDesc_t op;
     cublasLtMatrixLayout_t la, lb, lc;
     cublasLtMatmulAlgo_t algo;
+    cublasStatus_t refusal;   /* used == 2: what the heuristic said */
 } MmPlan;
 
 struct CudaMmCache {
@@ -131,13 +132,15 @@ static int plan_build(Backend *be, MmPlan *p, const MmKey *k, const void *bias) 
                             : cublasLtMatmulAlgoGetHeuristic(cx->lt, p->op, p->la, p->lb, p->lc, p->lc, pref, 1, &res, &nres);
     if (pref) (void)cublasLtMatmulPreferenceDestroy(pref);
     if (bad) goto fail;
-    if (hs == CUBLAS_STATUS_NOT_SUPPORTED || (hs == CUBLAS_STATUS_SUCCESS && nres < 1)) {
+    if (hs != CUBLAS_STATUS_SUCCESS || nres < 1) {
+        /* any refusal (not supported, invalid layout for this type) means "widen
+         * to f32"; if f32 is refused too, matmul_widened reports this status */
         plan_destroy(p);
         p->key = *k;
         p->used = 2;
+        p->refusal = hs;
         return 0;
     }
-    if (CUBLAS_CHECK(be, NULL, hs)) goto fail;
     p->algo = res.algo;
     p->used = 1;
     return 0;
@@ -164,7 +167,7 @@ static MmPlan *plan_get(Backend *be, const MmKey *k, const void *bias) {
  * Returns 0 when queued (or an error was recorded), 1 when cuBLASLt has no
  * algorithm for this combination. */
 static int lt_matmul(Backend *be, const MatmulDesc *d, void *c, int dtc, const void *a, int dta, const void *b,
-                      int dtb, const void *bias, int dtbias, int gelu) {
+                     int dtb, const void *bias, int dtbias, int gelu, cublasStatus_t *refusal) {
     CudaCtx *cx = cuda_ctx(be);
     MmKey k;
     memset(&k, 0, sizeof k);  /* padding takes part in hashing and memcmp */
@@ -195,7 +198,10 @@ static int lt_matmul(Backend *be, const MatmulDesc *d, void *c, int dtc, const v
     }
     MmPlan *p = plan_get(be, &k, bias);
     if (!p) return 0;
-    if (p->used == 2) return 1;
+    if (p->used == 2) {
+        if (refusal) *refusal = p->refusal;
+        return 1;
+    }
     if (bias && CUBLAS_CHECK(be, NULL, cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
                                                                       sizeof bias)))
         return 0;
@@ -257,11 +263,15 @@ static void matmul_widened(Backend *be, const MatmulDesc *d, int64_t batch, Tens
         pc = t;
     }
     int fuse = bias && bias->dt == DT_F32;
-    int r = lt_matmul(be, d, pc, DT_F32, pa, DT_F32, pb, DT_F32, fuse ? bias->data : NULL, DT_F32, gelu && (fuse || !bias));
+    cublasStatus_t why = CUBLAS_STATUS_SUCCESS;
+    int r = lt_matmul(be, d, pc, DT_F32, pa, DT_F32, pb, DT_F32, fuse ? bias->data : NULL, DT_F32, gelu && (fuse || !bias),
+                      &why);
     if (r == 1) {
         be_record_error(be, VS_EDEVICE,
-                        "cuBLASLt: no f32 algorithm for matmul m=%lld n=%lld k=%lld batch=%lld ta=%d tb=%d",
-                        (long long)d->m, (long long)d->n, (long long)d->k, (long long)batch, d->trans_a, d->trans_b);
+                        "cuBLASLt: no f32 algorithm for matmul m=%lld n=%lld k=%lld batch=%lld ta=%d tb=%d "
+                        "(cublasLtMatmulAlgoGetHeuristic: %s)",
+                        (long long)d->m, (long long)d->n, (long long)d->k, (long long)batch, d->trans_a, d->trans_b,
+                        why == CUBLAS_STATUS_SUCCESS ? "no result" : cublasLtGetStatusString(why));
         return;
     }
     if (c->dt == DT_BF16) cuda_convert(be, c->data, 1, pc, 0, c->numel);
@@ -298,7 +308,7 @@ void cuda_matmul_ex(Backend *be, const MatmulDesc *d, Tensor *c, const Tensor *a
         /* bias fuses when its type is C's (cuBLASLt's bias type is the output's) */
         int fuse = bias && bias->dt == c->dt;
         int r = lt_matmul(be, d, c->data, c->dt, a->data, a->dt, b->data, b->dt, fuse ? bias->data : NULL,
-                          bias ? (int)bias->dt : -1, gelu && (fuse || !bias));
+                          bias ? (int)bias->dt : -1, gelu && (fuse || !bias), NULL);
         if (r == 0) {
             if (bias && !fuse) bias_after(be, d, batch, c, bias, gelu);
             return;

@@ -21,13 +21,21 @@ __global__ void k_xent_rows(const float *logits, int64_t V, const int32_t *targe
     __shared__ float shm[32];
     int64_t r = blockIdx.x;
     const float *row = logits + r * V;
-    float m = -INFINITY;
-    for (int64_t j = threadIdx.x; j < V; j += blockDim.x) m = fmaxf(m, row[j]);
-    m = block_max(m, shm);
-    float s = 0.f;
-    for (int64_t j = threadIdx.x; j < V; j += blockDim.x) s += expf(row[j] - m);
+    /* one pass: each thread keeps a running max and its rescaled sum of exp */
+    float m = -INFINITY, s = 0.f;
+    for (int64_t j = threadIdx.x; j < V; j += blockDim.x) {
+        float v = row[j];
+        if (v > m) {
+            s = s * expf(m - v) + 1.f;  /* m = -inf on the first element: s = 0 * 0 + 1 */
+            m = v;
+        } else {
+            s += expf(v - m);
+        }
+    }
+    float M = block_max(m, shm);
+    s = m == -INFINITY ? 0.f : s * expf(m - M);
     s = block_sum(s, shm);
-    float lse = m + logf(s);
+    float lse = M + logf(s);
     int64_t t = targets[r0 + r];
     int ignored = t < 0 || t >= V;  /* a target >= V is bad data: no gradient, NaN log-prob */
     if (threadIdx.x == 0 && logp.p) {

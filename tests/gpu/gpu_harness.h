@@ -9,7 +9,9 @@
  * host so both sides see identical values; what remains is bf16 rounding of
  * outputs and intermediates, ~2^-9 relative each). Outputs of forward ops
  * are poisoned with NaN on both sides before the run, so an element the
- * kernel forgot to write stays NaN and fails; a NaN never passes.
+ * kernel forgot to write stays NaN and fails; a NaN never passes. Every
+ * cuda run is repeated from a restored snapshot and must give bit-identical
+ * results (the backend promises deterministic reductions: no float atomics).
  */
 #ifndef VLMC_TESTS_GPU_HARNESS_H
 #define VLMC_TESTS_GPU_HARNESS_H
@@ -40,8 +42,9 @@ typedef struct GH {
     GPair t[GH_MAX_T];
     int nt;
     size_t mark_c[BUF__COUNT], mark_g[BUF__COUNT];
+    void *snap[2][GH_MAX_T];  /* host copies of the cuda tensors (gh_save) */
     /* results */
-    int failures, cases;
+    int failures, cases, nondet;
 } GH;
 
 /* selected op? (also prints nothing; cases return early when not) */
@@ -55,15 +58,25 @@ int gh_add(GH *h, BufClass cls, DType dt, GInit init, int ndim, const int64_t *d
            const void *host);
 /* compares output pair i, records the error under the current label */
 void gh_check(GH *h, int i, const char *what);
+/* snapshot slot k of every cuda tensor of the case / restore it / check the
+ * cuda tensors are bit-identical to slot k (a failure is counted) */
+void gh_save(GH *h, int k);
+void gh_load(GH *h, int k);
+void gh_same_as_saved(GH *h, int k);
 /* frees the case's tensors */
 void gh_end(GH *h);
-/* the two runs: `be` and T(i) resolve per side */
+/* The runs: cpu (side 0), cuda (side 1), and cuda again (side 2) from the
+ * same starting state, restored from a snapshot, whose results must be
+ * bit-identical to side 1's (determinism). `be` and T(i) resolve per side. */
 #define RUN(h, ...)                                             \
     do {                                                        \
-        for (int side_ = 0; side_ < 2; side_++) {               \
+        for (int side_ = 0; side_ < 3; side_++) {               \
             Backend *be = side_ ? (h)->gpu : (h)->cpu;          \
             (void)be;                                           \
+            if (side_ == 1) gh_save(h, 0);                      \
+            if (side_ == 2) { gh_save(h, 1); gh_load(h, 0); }   \
             __VA_ARGS__;                                        \
+            if (side_ == 2) gh_same_as_saved(h, 1);             \
         }                                                       \
     } while (0)
 #define T(h, i) (side_ ? (h)->t[i].g : (h)->t[i].c)

@@ -94,6 +94,18 @@ extern "C" void cuda_scale(Backend *be, Tensor *t, float s) {
 __global__ void k_bias_add(CuF out, CuF inp, CuF bias, int64_t n, int64_t K) {
     GRID_STRIDE(i, n) stf(out, i, ldf(inp, i) + ldf(bias, i % K));
 }
+/* all bf16, K % 8 == 0: a chunk of 8 never crosses a row */
+__global__ void k_bias_add_v8(CuF out, CuF inp, CuF bias, int64_t n, int64_t K) {
+    GRID_STRIDE(j, n / 8) {
+        float x[8], b[8];
+        ld8(inp.p, j, x);
+        ld8(bias.p, (j * 8 % K) / 8, b);
+#pragma unroll
+        for (int k = 0; k < 8; k++) x[k] += b[k];
+        st8(out.p, j, x);
+    }
+}
+
 // out: (N, K) = inp (N, K) + bias (K)
 extern "C" void cuda_bias_add(Backend *be, Tensor *out, const Tensor *inp, const Tensor *bias) {
     if (!bias || bias->numel == 0) VLMC_PANIC("bias_add: empty bias");
@@ -101,8 +113,11 @@ extern "C" void cuda_bias_add(Backend *be, Tensor *out, const Tensor *inp, const
     be_check_numel("bias_add", inp, out->numel, "inp");
     if (out->numel % K) VLMC_PANIC("bias_add: out has %lld elements, not a multiple of bias (%lld)", (long long)out->numel, (long long)K);
     if (out->numel == 0) return;
-    k_bias_add<<<cu_blocks(out->numel, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(
-        cuf(out, "bias_add", "out"), cuf(inp, "bias_add", "inp"), cuf(bias, "bias_add", "bias"), out->numel, K);
+    CuF o = cuf(out, "bias_add", "out"), x = cuf(inp, "bias_add", "inp"), b = cuf(bias, "bias_add", "bias");
+    if (K % 8 == 0 && vec8_ok(o, x, b))
+        k_bias_add_v8<<<cu_blocks(out->numel / 8, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(o, x, b, out->numel, K);
+    else
+        k_bias_add<<<cu_blocks(out->numel, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(o, x, b, out->numel, K);
     LAUNCHED(be, "k_bias_add");
 }
 
@@ -364,6 +379,32 @@ __global__ void k_tanh_gate_backward(CuF dx, CuF dresid, CuF dout, CuF gate, int
     }
 }
 
+/* all bf16, G == 1 or G % 8 == 0 */
+__global__ void k_tanh_gate_v8(CuF out, CuF x, CuF gate, CuF resid, int64_t n, int64_t G) {
+    GRID_STRIDE(j, n / 8) {
+        float v[8], g[8], r[8];
+        ld8(x.p, j, v);
+        if (G == 1) {
+#pragma unroll
+            for (int k = 0; k < 8; k++) g[k] = ldf(gate, 0);
+        } else {
+            ld8(gate.p, (j * 8 % G) / 8, g);
+        }
+        if (resid.p) {
+            ld8(resid.p, j, r);
+        } else {
+#pragma unroll
+            for (int k = 0; k < 8; k++) r[k] = 0.f;
+        }
+#pragma unroll
+        for (int k = 0; k < 8; k++) v[k] = r[k] + tanhf(g[k]) * v[k];
+        st8(out.p, j, v);
+    }
+    int64_t t = n / 8 * 8 + threadIdx.x;
+    if (blockIdx.x == 0 && t < n)
+        stf(out, t, (resid.p ? ldf(resid, t) : 0.f) + tanhf(ldf(gate, G == 1 ? 0 : t % G)) * ldf(x, t));
+}
+
 static int64_t gate_width(const char *op, const Tensor *gate, int64_t n) {
     if (!gate) VLMC_PANIC("%s: gate is NULL", op);
     int64_t G = gate->numel;
@@ -378,9 +419,13 @@ extern "C" void cuda_tanh_gate(Backend *be, Tensor *out, const Tensor *x, const 
     be_check_numel("tanh_gate", x, n, "x");
     if (resid) be_check_numel("tanh_gate", resid, n, "resid");
     if (n == 0) return;
-    k_tanh_gate<<<cu_blocks(n, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(
-        cuf(out, "tanh_gate", "out"), cuf(x, "tanh_gate", "x"), cuf(gate, "tanh_gate", "gate"),
-        cuf(resid, "tanh_gate", "resid"), n, G);
+    CuF o = cuf(out, "tanh_gate", "out"), fx = cuf(x, "tanh_gate", "x"), g = cuf(gate, "tanh_gate", "gate"),
+        r = cuf(resid, "tanh_gate", "resid");
+    /* the gate is read with ld8 only when G % 8 == 0 (then it must be aligned too) */
+    if ((G == 1 || G % 8 == 0) && vec8_ok(o, fx, r, G == 1 ? CuF{NULL, 0} : g) && g.bf)
+        k_tanh_gate_v8<<<cu_blocks(n / 8 + 1, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(o, fx, g, r, n, G);
+    else
+        k_tanh_gate<<<cu_blocks(n, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(o, fx, g, r, n, G);
     LAUNCHED(be, "k_tanh_gate");
 }
 

@@ -163,6 +163,23 @@ __global__ void k_gather_rows(CuF out, CuF src, const int32_t *idx, int64_t n, i
     }
 }
 
+/* all bf16, C % 8 == 0: 16-byte chunks of a row */
+__global__ void k_gather_rows_v8(CuF out, CuF src, const int32_t *idx, int64_t n, int64_t C, int64_t R) {
+    int64_t c8 = C / 8;
+    GRID_STRIDE(e, n * c8) {
+        int64_t i = e / c8, c = e - i * c8;
+        int64_t r = idx[i];
+        float v[8];
+        if (r >= 0 && r < R) {
+            ld8(src.p, r * c8 + c, v);
+        } else {
+#pragma unroll
+            for (int k = 0; k < 8; k++) v[k] = __int_as_float(0x7fc00000);
+        }
+        st8(out.p, e, v);
+    }
+}
+
 static int64_t row_width(const char *op, const Tensor *t, int64_t rows, const char *what) {
     if (rows <= 0 || t->numel % rows) VLMC_PANIC("%s: %s has %lld elements, not %lld whole rows", op, what, (long long)t->numel, (long long)rows);
     return t->numel / rows;
@@ -176,8 +193,12 @@ extern "C" void cuda_gather_rows(Backend *be, Tensor *out, const Tensor *src, co
     int64_t R = src->numel / (C ? C : 1);
     if (C == 0) return;
     if (src->numel % C) VLMC_PANIC("gather_rows: src (%lld elements) is not rows of %lld", (long long)src->numel, (long long)C);
-    k_gather_rows<<<cu_blocks(n * C, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(
-        cuf(out, "gather_rows", "out"), cuf(src, "gather_rows", "src"), cui(idx, "gather_rows", "idx"), n, C, R);
+    CuF o = cuf(out, "gather_rows", "out"), sr = cuf(src, "gather_rows", "src");
+    const int32_t *ix = cui(idx, "gather_rows", "idx");
+    if (C % 8 == 0 && vec8_ok(o, sr))
+        k_gather_rows_v8<<<cu_blocks(n * C / 8, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(o, sr, ix, n, C, R);
+    else
+        k_gather_rows<<<cu_blocks(n * C, CU_THREADS), CU_THREADS, 0, STREAM(be)>>>(o, sr, ix, n, C, R);
     LAUNCHED(be, "k_gather_rows");
 }
 

@@ -58,6 +58,8 @@ int gh_add(GH *h, BufClass cls, DType dt, GInit init, int ndim, const int64_t *d
            const void *host);
 /* compares output pair i, records the error under the current label */
 void gh_check(GH *h, int i, const char *what);
+/* the same with a stated tolerance (when a library's own approximation differs) */
+void gh_check_tol(GH *h, int i, const char *what, double tol);
 /* snapshot slot k of every cuda tensor of the case / restore it / check the
  * cuda tensors are bit-identical to slot k (a failure is counted) */
 void gh_save(GH *h, int k);
@@ -88,5 +90,6 @@ double gh_uniform(GH *h);
 /* groups of cases (gpu_cases_a.c, gpu_cases_b.c) */
 void gh_cases_a(GH *h);
 void gh_cases_b(GH *h);
+void gh_cases_internal(GH *h);  /* cuda-only helpers (gpu_cases_internal.c) */
 
 #endif

@@ -10,9 +10,9 @@
  * Backward, deterministic: dq from a warp per query (loop over keys), dk/dv
  * from a warp per key (loop over the queries of every head in its group), so
  * every gradient element is summed by one warp in a fixed order; no atomics.
- * lse is used as given when f32; when it was stored as bf16 (an activation
- * buffer) it is recomputed in f32 first, since exp(s - lse) amplifies its
- * rounding error.
+ * lse and out are used as given when f32; when stored as bf16 (activation
+ * buffers) the backward recomputes lse and delta = dout . out in f32 first,
+ * since exp(s - lse) and dp - delta amplify bf16 rounding.
  *
  * Shapes: q (B, Tq, Hq, D), k/v (B, Tk, Hkv, D), out like q, lse (B, Hq, Tq),
  * q_seg (B, Tq), k_seg (B, Tk) i32 or NULL (segment 0). D <= 256.
@@ -58,9 +58,10 @@ __device__ __forceinline__ float dot_row(const float *r, CuF t, int64_t off, int
     return warp_sum(s);
 }
 
-/* forward (want_out = 1) or f32 lse recomputation only (want_out = 0) */
+/* forward (want_out = 1), or the backward's f32 statistics (want_out = 0):
+ * lse_f32 and, with delta != NULL, delta = dout . out with out in f32 */
 __global__ void k_attn_fwd(AttnK a, CuF out, CuF lse, float *lse_f32, CuF q, CuF k, CuF v, const int32_t *qseg,
-                           const int32_t *kseg, int want_out) {
+                           const int32_t *kseg, int want_out, CuF dout, float *delta) {
     int64_t item = (int64_t)blockIdx.x * WARPS + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
     if (item >= a.B * a.Hq * a.Tq) return;
@@ -83,7 +84,7 @@ __global__ void k_attn_fwd(AttnK a, CuF out, CuF lse, float *lse_f32, CuF q, CuF
             float corr = expf(m - mn);  /* m = -inf on the first key: 0 */
             float p = expf(s - mn);
             l = l * corr + p;
-            if (want_out) {
+            if (want_out || delta) {
 #pragma unroll
                 for (int u = 0; u < MAXD_PER_LANE; u++) {
                     int64_t d = lane + 32 * u;
@@ -97,6 +98,17 @@ __global__ void k_attn_fwd(AttnK a, CuF out, CuF lse, float *lse_f32, CuF q, CuF
     if (lane == 0) {
         if (lse.p) stf(lse, item, L);
         if (lse_f32) lse_f32[item] = L;
+    }
+    if (delta) {
+        float inv = l > 0.f ? 1.f / l : 0.f, dd = 0.f;
+        int64_t oo = q_off(a, b, i, h);
+#pragma unroll
+        for (int u = 0; u < MAXD_PER_LANE; u++) {
+            int64_t dix = lane + 32 * u;
+            if (dix < a.D) dd += acc[u] * inv * ldf(dout, oo + dix);
+        }
+        dd = warp_sum(dd);
+        if (lane == 0) delta[item] = dd;
     }
     if (want_out) {
         float inv = l > 0.f ? 1.f / l : 0.f;  /* a query with no allowed key outputs 0 */
@@ -233,10 +245,11 @@ extern "C" void cuda_attention(Backend *be, const AttnDesc *d, Tensor *out, Tens
     if (lse) be_check_numel("attention", lse, a.B * a.Hq * a.Tq, "lse (B, Hq, Tq)");
     int64_t items = a.B * a.Hq * a.Tq;
     if (items == 0) return;
+    CuF none = {NULL, 0};
     k_attn_fwd<<<warp_blocks(items), WARPS * 32, 0, cuda_ctx(be)->compute>>>(
         a, cuf(out, "attention", "out"), cuf(lse, "attention", "lse"), NULL, cuf(q, "attention", "q"),
         cuf(k, "attention", "k"), cuf(v, "attention", "v"), cui(q_seg, "attention", "q_seg"),
-        cui(k_seg, "attention", "k_seg"), 1);
+        cui(k_seg, "attention", "k_seg"), 1, none, NULL);
     (void)CU_LAUNCHED(be, "k_attn_fwd");
 }
 
@@ -260,16 +273,19 @@ extern "C" void cuda_attention_backward(Backend *be, const AttnDesc *d, Tensor *
     CuF fq = cuf(q, op, "q"), fk = cuf(k, op, "k"), fv = cuf(v, op, "v"), fdout = cuf(dout, op, "dout");
     const int32_t *qs = cui(q_seg, op, "q_seg"), *ks = cui(k_seg, op, "k_seg");
     const float *L;
-    if (lse->dt == DT_F32) {
+    if (lse->dt == DT_F32 && out->dt == DT_F32) {
+        /* the forward's own statistics are exact */
         L = (const float *)lse->data;
+        k_attn_delta<<<warp_blocks(items), WARPS * 32, 0, s>>>(a, delta, fdout, cuf(out, op, "out"));
+        if (CU_LAUNCHED(be, "k_attn_delta")) return;
     } else {
+        /* stored in bf16: recompute lse and delta = dout . out in f32 (exp(s - lse) and
+         * dp - delta would amplify the rounding) */
         CuF none = {NULL, 0};
-        k_attn_fwd<<<warp_blocks(items), WARPS * 32, 0, s>>>(a, none, none, lse_f, fq, fk, fv, qs, ks, 0);
-        if (CU_LAUNCHED(be, "k_attn_fwd (lse)")) return;
+        k_attn_fwd<<<warp_blocks(items), WARPS * 32, 0, s>>>(a, none, none, lse_f, fq, fk, fv, qs, ks, 0, fdout, delta);
+        if (CU_LAUNCHED(be, "k_attn_fwd (statistics)")) return;
         L = lse_f;
     }
-    k_attn_delta<<<warp_blocks(items), WARPS * 32, 0, s>>>(a, delta, fdout, cuf(out, op, "out"));
-    if (CU_LAUNCHED(be, "k_attn_delta")) return;
     if (dq) {
         k_attn_dq<<<warp_blocks(items), WARPS * 32, 0, s>>>(a, cuf(dq, op, "dq"), fdout, fq, fk, fv, L, delta, qs, ks);
         if (CU_LAUNCHED(be, "k_attn_dq")) return;

@@ -155,6 +155,50 @@ __global__ void k_norm_bwd(int rms, CuF dinp, CuF dout, CuF inp, CuF w, CuF mean
 
 /* rows N and width C of (N, C): C is w's length (the CPU backend's rule), or
  * inp's last dim when w is NULL */
+/* The backward for all-bf16 dinp / dout / inp / w with C % 8 == 0 */
+__global__ void k_norm_bwd_v8(int rms, CuF dinp, CuF dout, CuF inp, CuF w, CuF mean, CuF rstd, int64_t N, int64_t C) {
+    int64_t r = (int64_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (r >= N) return;
+    int64_t c8 = C / 8, base8 = r * c8;
+    float mu = rms ? 0.f : ldf(mean, r), rs = ldf(rstd, r);
+    float s1 = 0.f, s2 = 0.f, g[8], x[8], wv[8], d[8];
+    for (int64_t j = lane; j < c8; j += 32) {
+        ld8(dout.p, base8 + j, g);
+        ld8(inp.p, base8 + j, x);
+        if (w.p) ld8(w.p, j, wv);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            float gg = g[k] * (w.p ? wv[k] : 1.f);
+            s1 += gg;
+            s2 += gg * (x[k] - mu) * rs;
+        }
+    }
+    s1 = warp_sum(s1) / (float)C;
+    s2 = warp_sum(s2) / (float)C;
+    for (int64_t j = lane; j < c8; j += 32) {
+        ld8(dout.p, base8 + j, g);
+        ld8(inp.p, base8 + j, x);
+        ld8(dinp.p, base8 + j, d);
+        if (w.p) ld8(w.p, j, wv);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            float gg = g[k] * (w.p ? wv[k] : 1.f), xh = (x[k] - mu) * rs;
+            d[k] += rs * (gg - (rms ? 0.f : s1) - xh * s2);
+        }
+        st8(dinp.p, base8 + j, d);
+    }
+}
+
+static void norm_bwd(Backend *be, int rms, CuF dinp, CuF dout, CuF inp, CuF w, CuF mean, CuF rstd, int64_t N, int64_t C) {
+    unsigned blocks = (unsigned)((N + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK);
+    if (C % 8 == 0 && vec8_ok(dinp, dout, inp, w))
+        k_norm_bwd_v8<<<blocks, ROWS_PER_BLOCK * 32, 0, cuda_ctx(be)->compute>>>(rms, dinp, dout, inp, w, mean, rstd, N, C);
+    else
+        k_norm_bwd<<<blocks, ROWS_PER_BLOCK * 32, 0, cuda_ctx(be)->compute>>>(rms, dinp, dout, inp, w, mean, rstd, N, C);
+    (void)CU_LAUNCHED(be, "k_norm_bwd");
+}
+
 static void norm_shapes(const char *op, const Tensor *out, const Tensor *inp, const Tensor *w, int64_t *N, int64_t *C) {
     if (!inp || !out) VLMC_PANIC("%s: NULL input or output", op);
     *C = w ? w->numel : inp->shape[inp->ndim - 1];
@@ -164,7 +208,6 @@ static void norm_shapes(const char *op, const Tensor *out, const Tensor *inp, co
     be_check_numel(op, out, inp->numel, "output");
 }
 
-static unsigned norm_blocks(int64_t N) { return (unsigned)((N + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK); }
 
 // inp, resid: (N, C); w, b: (C); out, sum_out: (N, C); mean, rstd: (N)
 extern "C" void cuda_layernorm(Backend *be, Tensor *out, Tensor *sum_out, Tensor *mean, Tensor *rstd, const Tensor *inp,
@@ -197,9 +240,8 @@ extern "C" void cuda_layernorm_backward(Backend *be, Tensor *dinp, Tensor *dw, T
     CuF fdout = cuf(dout, "layernorm_backward", "dout"), finp = cuf(inp, "layernorm_backward", "inp");
     CuF fmean = cuf(mean, "layernorm_backward", "mean"), frstd = cuf(rstd, "layernorm_backward", "rstd");
     if (dinp) {
-        k_norm_bwd<<<norm_blocks(N), ROWS_PER_BLOCK * 32, 0, cuda_ctx(be)->compute>>>(
-            0, cuf(dinp, "layernorm_backward", "dinp"), fdout, finp, cuf(w, "layernorm_backward", "w"), fmean, frstd, N, C);
-        (void)CU_LAUNCHED(be, "k_norm_bwd");
+        norm_bwd(be, 0, cuf(dinp, "layernorm_backward", "dinp"), fdout, finp, cuf(w, "layernorm_backward", "w"), fmean,
+                 frstd, N, C);
     }
     CuF none = {NULL, 0};
     if (dw) cuda_colsum(be, COL_LN_W, N, C, fdout, finp, fmean, frstd, cuf(dw, "layernorm_backward", "dw"), 0, none);
@@ -233,9 +275,8 @@ extern "C" void cuda_rmsnorm_backward(Backend *be, Tensor *dinp, Tensor *dw, con
     CuF fdout = cuf(dout, "rmsnorm_backward", "dout"), finp = cuf(inp, "rmsnorm_backward", "inp");
     CuF frstd = cuf(rstd, "rmsnorm_backward", "rstd");
     if (dinp) {
-        k_norm_bwd<<<norm_blocks(N), ROWS_PER_BLOCK * 32, 0, cuda_ctx(be)->compute>>>(
-            1, cuf(dinp, "rmsnorm_backward", "dinp"), fdout, finp, cuf(w, "rmsnorm_backward", "w"), none, frstd, N, C);
-        (void)CU_LAUNCHED(be, "k_norm_bwd");
+        norm_bwd(be, 1, cuf(dinp, "rmsnorm_backward", "dinp"), fdout, finp, cuf(w, "rmsnorm_backward", "w"), none, frstd,
+                 N, C);
     }
     if (dw) cuda_colsum(be, COL_RMS_W, N, C, fdout, finp, none, frstd, cuf(dw, "rmsnorm_backward", "dw"), 0, none);
 }

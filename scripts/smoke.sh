@@ -9,7 +9,7 @@ M=tests/golden/models/llava_clip_llama
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 "$B" --version
-"$B" inspect "$M/hf" | head -20
+"$B" inspect "$M/hf" | sed -n 1,20p
 "$B" inspect "$M/hf" --forward "$M/inputs.safetensors" --out "$out/forward.safetensors"
-"$B" inspect "$out/forward.safetensors" | head -12
+"$B" inspect "$out/forward.safetensors" | sed -n 1,12p
 echo "smoke: ok"

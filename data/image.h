@@ -26,6 +26,9 @@ typedef struct ImgDecodeOpts {
     int64_t max_pixels;     /* 0 = default (Pillow's 89478485) */
     int apply_exif;         /* rotate by EXIF orientation (off: HF processors don't) */
     int min_w, min_h;       /* JPEG: DCT-scale down while the result stays >= these (0 = no scaling) */
+    int drop_alpha;         /* transparency: 0 = composite on white, as transformers' convert_to_rgb
+                               does (the default, parity); 1 = drop alpha, as Pillow's
+                               convert("RGB") does (what LLaVA-style code that calls it sees) */
 } ImgDecodeOpts;
 
 /* What the encoder's processor does, as numbers. */

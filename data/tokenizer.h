@@ -28,6 +28,11 @@ void tok_free(Tokenizer *t);
 /* Appends the ids of text (UTF-8, len bytes) to out. add_special: run the
  * post-processor (BOS/EOS as tokenizer.json says). */
 int tok_encode(const Tokenizer *t, const char *text, size_t len, int add_special, TokIds *out, VStatus *st);
+/* Encodes n texts over nthreads threads (the caller's thread included);
+ * outs[i] is reset and receives the ids of texts[i]. On error, the first
+ * failing text is named in st. */
+int tok_encode_batch(const Tokenizer *t, const char *const *texts, const size_t *lens, size_t n, int add_special,
+                     TokIds *outs, int nthreads, VStatus *st);
 /* Decodes ids into a malloc'ed NUL-terminated string; skip_special drops special tokens. */
 char *tok_decode(const Tokenizer *t, const int32_t *ids, size_t n, int skip_special, VStatus *st);
 

@@ -1,0 +1,125 @@
+/* tests/data/test_ld_real.c — the loader with the real codecs: tokenizer.json
+ * (data/tokenizer.h) and JPEG/PNG decoding + CLIP preprocessing
+ * (data/image.h), against references from Python: ids from `tokenizers`, pixels
+ * from transformers' CLIPImageProcessor (tests/golden/make_loader.py).
+ * A tar shard holds a JPEG sample, a PNG sample, a file that is not an image
+ * and a truncated JPEG; the last two are skipped as corrupt_image. */
+#include <jansson.h>
+
+#include "data/loader.h"
+#include "data/tokenizer.h"
+#include "ld_fixtures.h"
+#include "test.h"
+
+static uint8_t *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc((size_t)len + 1);
+    *n = fread(b, 1, (size_t)len, f);
+    fclose(f);
+    return b;
+}
+
+static void test_real(void) {
+    const char *root = getenv("VLMC_SOURCE_DIR");
+    char p[1024], dir[256];
+    if (!root) root = ".";
+    fx_tmpdir(dir, sizeof dir, "real");
+    VStatus st = {0};
+    snprintf(p, sizeof p, "%s/tests/golden/tok/llama2.json", root);
+    Tokenizer *tok = tok_load(p, &st);
+    CHECK(tok != NULL, "%s", st.msg);
+    if (!tok) return;
+    snprintf(p, sizeof p, "%s/tests/golden/loader/pairs_llama2.json", root);
+    json_error_t je;
+    json_t *g = json_load_file(p, 0, &je);
+    CHECK(g != NULL, "%s: %s", p, je.text);
+    if (!g) return;
+    LdTextCodec tc;
+    LdImageCodec ic;
+    CHECK(ld_text_codec(tok, "chatml", 3, &tc, &st) == 0, "%s", st.msg);
+    CHECK(ld_image_codec("clip", 24, 0, &ic, &st) == 0, "%s", st.msg);
+    CHECK(tc.image_token == json_integer_value(json_object_get(g, "image_id")), "image id %d", tc.image_token);
+    CHECK(tc.bos == json_integer_value(json_object_get(g, "bos")) && tc.eos == json_integer_value(json_object_get(g, "eos")),
+          "bos %d eos %d", tc.bos, tc.eos);
+
+    const char *imgs[4] = {"rgb_101x67.jpg", "p_29x31.png", "not_an_image.jpg", "truncated_prog.jpg"};
+    uint8_t *data[4];
+    size_t len[4];
+    FxMember m[8];
+    char names[8][32];
+    json_t *samples = json_object_get(g, "samples");
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/tests/golden/images/%s", root, imgs[i]);
+        data[i] = slurp(p, &len[i]);
+        CHECK(data[i] != NULL, "%s", p);
+        snprintf(names[2 * i], 32, "k%d.%s", i, strrchr(imgs[i], '.') + 1);
+        snprintf(names[2 * i + 1], 32, "k%d.txt", i);
+        const char *cap = json_string_value(json_object_get(json_array_get(samples, (size_t)(i % 2)), "caption"));
+        m[2 * i] = (FxMember){names[2 * i], data[i], len[i]};
+        m[2 * i + 1] = (FxMember){names[2 * i + 1], cap, strlen(cap)};
+    }
+    snprintf(p, sizeof p, "%s/real.tar", dir);
+    fx_tar(p, m, 8);
+    const char *sh[1] = {p};
+    LdSource src = {sh, 1, NULL, 1.0};
+    LdLoaderOpts o = {.regime = LD_PAIRS, .sources = &src, .n_sources = 1, .text = &tc, .image = &ic, .T = 64,
+                      .global_rows = 2, .seed = 1, .shuffle_buffer = 1, .keep_shard_order = 1, .epochs = 1,
+                      .max_skip_frac = -1};
+    LdLoader *L;
+    CHECK(ld_open(&o, &L, &st) == 0, "%s", st.msg);
+    LdBatch b = {0};
+    int done = 0;
+    CHECK(ld_next(L, &b, &done, &st) == 0 && !done, "%s", st.msg);
+    /* expected: per sample [bos] + 3 x <image> + caption ids + [eos], packed in order */
+    int32_t want[128];
+    int n = 0, doc_start[2];
+    for (int i = 0; i < 2; i++) {
+        json_t *ids = json_object_get(json_array_get(samples, (size_t)i), "ids");
+        doc_start[i] = n;
+        want[n++] = tc.bos;
+        for (int k = 0; k < 3; k++) want[n++] = tc.image_token;
+        for (size_t k = 0; k < json_array_size(ids); k++) want[n++] = (int32_t)json_integer_value(json_array_get(ids, k));
+        want[n++] = tc.eos;
+    }
+    CHECK(n <= 64, "fixture too long");
+    int row_ok = 1;
+    for (int t = 0; t < n; t++) row_ok &= b.tokens[t] == want[t];
+    CHECK(row_ok, "row 0 differs from the tokenizers ids");
+    CHECK(b.n_img == 2 && b.n_span == 2 && b.spans[1].start == doc_start[1] + 1, "spans");
+    for (int i = 0; i < 2 && b.n_img == 2; i++) {
+        snprintf(p, sizeof p, "%s/tests/golden/loader/%s.clip24.f32", root, imgs[i]);
+        size_t nb = 0;
+        float *ref = (float *)slurp(p, &nb);
+        CHECK(ref && nb == 3 * 24 * 24 * sizeof(float), "%s", p);
+        double mx = 0;
+        long nd = 0;
+        for (int k = 0; ref && k < 3 * 24 * 24; k++) {
+            double d = fabs((double)b.pixels[(size_t)i * 3 * 576 + k] - ref[k]);
+            if (d > mx) mx = d;
+            nd += d != 0;
+        }
+        /* same tolerance as the image module's golden test: Pillow-exact uint8
+         * and the processor's float arithmetic -> bit-identical expected */
+        CHECK(mx <= 1e-6, "%s: max |diff| %g", imgs[i], mx);
+        printf("  %s: max |diff| vs CLIPImageProcessor %.3g, %ld of %d floats differ\n", imgs[i], mx, nd, 3 * 576);
+        free(ref);
+    }
+    CHECK(ld_next(L, &b, &done, &st) == 0 && done, "one batch only");
+    LdStats s = ld_stats(L);
+    CHECK(s.seen == 4 && s.by_reason[LD_SKIP_CORRUPT_IMAGE] == 2, "seen %lld corrupt %lld", (long long)s.seen,
+          (long long)s.by_reason[LD_SKIP_CORRUPT_IMAGE]);
+    ld_batch_free(&b);
+    ld_close(L);
+    for (int i = 0; i < 4; i++) free(data[i]);
+    json_decref(g);
+    ld_text_codec_free(&tc);
+    ld_image_codec_free(&ic);
+    tok_free(tok);
+    fx_rmtree(dir);
+}
+
+TEST_MAIN({"real_codecs", test_real})

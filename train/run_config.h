@@ -112,8 +112,7 @@ typedef struct TrInitCfg {
 } TrInitCfg;
 
 typedef struct TrModelCfg {
-    int from_init;         /* use `init` (default when no hf path is set) */
-    TrInitCfg init;
+    TrInitCfg init;        /* used when neither hf nor vision_hf/llm_hf is set */
     char *hf;              /* a LLaVA / Idefics3 / text LLM directory */
     char *vision_hf, *llm_hf;   /* joined with a fresh adapter (adapter from init.adapter) */
     int feature_layer, keep_cls;   /* vision_hf + llm_hf */
@@ -160,6 +159,8 @@ int tr_cfg_check(const TrRunCfg *c, VStatus *st);
 /* Checks every trainable entry and group match of every stage against the
  * model's parameter names (each must match at least one). */
 int tr_cfg_check_model(const TrRunCfg *c, const Vlm *m, VStatus *st);
+/* Does pattern (a component name, or an fnmatch glob over HF names) select p? */
+int tr_match_param(const char *pattern, const Param *p);
 /* FNV-1a of the resolved config text (stored in checkpoints). */
 uint64_t tr_cfg_hash(const TrRunCfg *c);
 

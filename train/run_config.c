@@ -80,7 +80,7 @@ static const CfgField vis_fields[] = {
     CFG_INT(TrVisionInit, patch_size, "8", 1, 1024, "patch side (pixels)"),
     CFG_INT(TrVisionInit, feature_layer, "-1", -1024, 1024, "HF hidden_states index of the features"),
     CFG_BOOL(TrVisionInit, keep_cls, "false", "CLIP: keep the CLS row"),
-    CFG_BOOL(TrVisionInit, post_norm, "true", "apply post_layernorm to the features"),
+    CFG_BOOL(TrVisionInit, post_norm, "false", "apply post_layernorm to the features (not exportable in the LLaVA layout)"),
     CFG_DOUBLE(TrVisionInit, ln_eps, "1e-6", 0, 1, "layer-norm epsilon"),
 };
 static const CfgSchema vis_schema = CFG_SCHEMA("vision", TrVisionInit, vis_fields);
@@ -141,6 +141,7 @@ static const CfgField eval_fields[] = {
     CFG_INT(TrEvalCfg, batches, "4", 1, 1 << 20, "global batches per eval"),
     CFG_INT(TrEvalCfg, T, "0", 0, 1 << 20, "tokens per row (0: the stage's)"),
     CFG_INT(TrEvalCfg, batch, "0", 0, 1 << 20, "rows per batch (0: the stage's)"),
+    CFG_ENUM(TrEvalCfg, regime, regime_names, "pairs", "regime of the held-out split"),
 };
 static const CfgSchema eval_schema = CFG_SCHEMA("eval", TrEvalCfg, eval_fields);
 
@@ -194,6 +195,7 @@ int tr_cfg_check(const TrRunCfg *c, VStatus *st) {
             if (!g[k].match || !g[k].match[0])
                 return vs_set(st, VS_EINVAL, "key 'stages.%d.groups.%d.match': missing", i, k);
     }
+    if (c->eval.regime == LD_DPO) return vs_set(st, VS_EUNSUP, "key 'eval.regime': dpo is not built yet");
     const TrSourceCfg *ev = c->eval.data.items;
     for (int k = 0; k < c->eval.data.n; k++)
         if (ev[k].shards.n == 0) return vs_set(st, VS_EINVAL, "key 'eval.data.%d.shards': no shards", k);

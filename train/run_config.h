@@ -132,6 +132,7 @@ typedef struct TrEvalCfg {
     CfgList data;          /* TrSourceCfg: the held-out split */
     int batches;           /* global batches per eval */
     int T, batch;          /* 0: the current stage's */
+    int regime;            /* LdRegime of the held-out split */
 } TrEvalCfg;
 
 typedef struct TrRunCfg {

@@ -91,7 +91,7 @@ static int run_eval(Trainer *t, const TrStageCfg *sc, char **extra, VStatus *st)
     if (t->eval_src.n) {
         const TrEvalCfg *e = &t->cfg->eval;
         LdLoader *L = NULL;
-        int rc = open_loader(t, (LdRegime)sc->regime, &t->eval_src, e->T ? e->T : sc->T, e->batch ? e->batch : sc->batch,
+        int rc = open_loader(t, (LdRegime)e->regime, &t->eval_src, e->T ? e->T : sc->T, e->batch ? e->batch : sc->batch,
                              (uint64_t)t->cfg->seed, 0, 1, NULL, &L, st);
         if (rc) { json_decref(j); return vs_prefix(st, "eval loader"); }
         LdBatch b;

@@ -324,6 +324,7 @@ static int write_plot(Trainer *t, VStatus *st) {
 int trainer_run(Trainer *t, VStatus *st) {
     int rc = 0, stop = 0;
     while (!rc && !stop && t->stage < t->cfg->stages.n) {
+        if (t->opts.max_steps && t->global_step >= t->opts.max_steps) break;
         rc = run_stage(t, &stop, st);
         if (rc || stop) break;
         t->stage++;

@@ -23,13 +23,15 @@ Regenerate (needs torch + transformers 5.x, Pillow; CI does not run this):
                           f32.NAME (the float32 run), f64hi.NAME + f64lo.NAME (the
                           float64 run split into two float32 parts, value = hi + lo)
 2. tests/golden/train/data/ — 24 32x32 PNG shapes and JSONL captions / instruct
-   records (pairs.jsonl: 20, pairs_eval.jsonl: 4, instruct.jsonl: 20) that the
+   records (pairs.jsonl: 20, pairs_eval.jsonl: 4, instruct.jsonl: 20, sft.jsonl: 20
+   two-turn LLaVA-style conversations) that the
    trainer tests and the recipe smoke runs train on.
 """
 import json
 import math
 import os
 import random
+import sys
 
 import torch
 from safetensors.torch import save_file
@@ -180,10 +182,16 @@ def fixtures():
     with open(os.path.join(d, "instruct.jsonl"), "w") as f:
         for n, c, s in recs[:20]:
             f.write(json.dumps({"image": n, "question": "what colour is the shape?", "answer": c}) + "\n")
+    with open(os.path.join(d, "sft.jsonl"), "w") as f:
+        for n, c, s in recs[:20]:
+            conv = [{"from": "human", "value": "<image>\nwhat is it?"}, {"from": "gpt", "value": f"a {c} {s}"},
+                    {"from": "human", "value": "and its colour?"}, {"from": "gpt", "value": c}]
+            f.write(json.dumps({"image": n, "conversations": conv}) + "\n")
     print(f"fixtures: {len(recs)} images, pairs/instruct JSONL in {d}")
 
 
 if __name__ == "__main__":
     torch.set_num_threads(2)
     fixtures()
-    parity()
+    if "--fixtures-only" not in sys.argv:
+        parity()

@@ -23,6 +23,8 @@ static pid_t spawn(const char *dir, int resume, const char *delay, const char *p
     char cfg[4096], logp[4200];
     snprintf(cfg, sizeof cfg, "%s/tests/train/configs/tiny.yaml", tu_src());
     snprintf(logp, sizeof logp, "%s.log", dir);
+    fflush(stdout);
+    fflush(stderr);
     pid_t pid = fork();
     if (pid == 0) {
         FILE *lf = freopen(logp, "a", stderr);

@@ -94,11 +94,23 @@ int pt_allocate(ParamTable *t, Backend *be, VStatus *st) {
     int64_t n = t->total;
     t->mark_w = be_mark(be, BUF_PARAMS);
     t->mark_g = be_mark(be, BUF_GRADS);
+    /* backends that need reservations (cuda) get one sized exactly, when the class is
+       still empty; the cpu backend allocates lazily and never takes this path */
     t->all_w = be_alloc(be, BUF_PARAMS, DT_F32, 1, &n, st);
+    if (!t->all_w && be_used(be, BUF_PARAMS) == 0 &&
+        be_reserve(be, BUF_PARAMS, be_bytes_for(be, BUF_PARAMS, DT_F32, 1, &n), st) == 0)
+        t->all_w = be_alloc(be, BUF_PARAMS, DT_F32, 1, &n, st);
     if (!t->all_w) return vs_prefix(st, "parameters (%lld floats)", (long long)n);
     if (t->total_trainable) {
         n = t->total_trainable;
         t->all_g = be_alloc(be, BUF_GRADS, DT_F32, 1, &n, st);
+        if (!t->all_g && be_used(be, BUF_GRADS) == 0) {
+            size_t bytes = be_bytes_for(be, BUF_GRADS, DT_F32, 1, &n);
+            for (int i = 0; i < t->n; i++)
+                if (t->p[i].row_mask_host && t->p[i].goffset >= 0)
+                    bytes += be_bytes_for(be, BUF_GRADS, DT_F32, 1, &t->p[i].shape[0]);
+            if (be_reserve(be, BUF_GRADS, bytes, st) == 0) t->all_g = be_alloc(be, BUF_GRADS, DT_F32, 1, &n, st);
+        }
         if (!t->all_g) return vs_prefix(st, "gradients (%lld floats)", (long long)n);
     }
     for (int i = 0; i < t->n; i++) {

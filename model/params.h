@@ -10,6 +10,9 @@
  * Entries flagged `unused` (CLIP post_layernorm, SigLIP pooling head, layers
  * after the selected feature layer) are stored, imported and exported but
  * never computed with: their gradient is exactly zero.
+ * Row masks: pt_apply_row_masks() zeroes masked gradient rows after the
+ * backward; the optimizer passes Param.row_mask to op_adamw so masked rows
+ * also get no update and no weight decay.
  * Trainability is fixed before pt_allocate (pt_set_trainable*); changing it
  * means re-allocating the gradients (pt_realloc_grads).
  */

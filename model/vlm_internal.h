@@ -31,6 +31,7 @@ typedef struct VlmActs {
     Tensor *tokens, *gtokens, *targets, *pos, *doc, *weight, *img_rows;
     /* vision */
     int vis_bwd, ad_bwd, llm_bwd;
+    int llm_stop;             /* lowest LLM block that runs backward */
     int64_t n_img;
     Tensor *pixels, *patches, *emb_parts[2], *cls_rep, *zero_idx, *pos_idx, *emb, *emb_ln, *pre_mean, *pre_rstd;
     Tensor *vx_last_inp, *vx_last_resid, *vx_final, *post_mean, *post_rstd, *feat, *sel_idx;

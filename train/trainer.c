@@ -376,6 +376,7 @@ void trainer_close(Trainer *t) {
     if (t->have_ml) metrics_close(&t->ml);
     for (int i = 0; i < t->mb_cap; i++) tr_host_free(&t->mb[i]);
     free(t->mb);
+    free(t->vb);
     tr_optim_free(&t->opt);
     if (t->have_vlm) vlm_free(&t->vlm);
     if (t->have_ic) ld_image_codec_free(&t->ic);

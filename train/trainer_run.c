@@ -202,14 +202,18 @@ static int run_stage(Trainer *t, int *stop, VStatus *st) {
             if (n >= 4096) break;
         }
         if (rc || n == 0) break;
-        VlmBatch *vb = malloc((size_t)n * sizeof *vb);
-        VLMC_ASSERT(vb, "out of memory");
+        if (n > t->vb_cap) {   /* grows a few times at most: no allocation per step */
+            VlmBatch *nv = realloc(t->vb, (size_t)t->mb_cap * sizeof *nv);
+            VLMC_ASSERT(nv, "out of memory");
+            t->vb = nv;
+            t->vb_cap = t->mb_cap;
+        }
+        VlmBatch *vb = t->vb;
         for (int k = 0; k < n; k++) vb[k] = t->mb[k].vb;
         sd.total = t->stage_total > 0 ? t->stage_total : INT64_MAX / 4;
         double f = sched_factor(&sd, t->stage_step);
         TrStepStats ss;
         rc = tr_step(&t->opt, vb, n, f, sc->lr, sc->clip, &ss, st);
-        free(vb);
         if (rc) { vs_prefix(st, "%s step %lld", key, (long long)t->stage_step); break; }
         t->stage_step++;
         t->global_step++;

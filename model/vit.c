@@ -100,8 +100,7 @@ void vit_forward(Vlm *m, VlmActs *A, int keep) {
     int clip = v->kind == VIS_CLIP;
     int64_t rows = clip && !v->keep_cls ? n * P : N;
     /* host index tables (ints only) */
-    int32_t *hi = malloc((size_t)N * sizeof(int32_t));
-    VLMC_ASSERT(hi, "out of memory");
+    int32_t *hi = vlm_host_idx(A, N);
     for (int64_t i = 0; i < N; i++) hi[i] = (int32_t)(i % S_);
     A->pos_idx = upload_idx(m, hi, N);
     A->sel_idx = NULL;
@@ -114,7 +113,6 @@ void vit_forward(Vlm *m, VlmActs *A, int keep) {
         for (int64_t i = 0; i < n; i++) hi[i] = 0;
         A->zero_idx = upload_idx(m, hi, n);
     }
-    free(hi);
     A->feat = ly_new2(m, rows, D);
     size_t mk = be_mark(be, BUF_ACTS);
     /* embeddings */

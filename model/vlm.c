@@ -5,8 +5,19 @@
 
 #include "model/vlm_internal.h"
 
+int32_t *vlm_host_idx(VlmActs *A, int64_t n) {
+    if ((size_t)n > A->host_idx_cap) {
+        free(A->host_idx);
+        A->host_idx_cap = (size_t)n;
+        A->host_idx = malloc(A->host_idx_cap * sizeof(int32_t));
+        VLMC_ASSERT(A->host_idx, "out of memory");
+    }
+    return A->host_idx;
+}
+
 void vlm_acts_free(Vlm *m) {
     if (!m->acts) return;
+    free(m->acts->host_idx);
     free(m->acts->vit);
     free(m->acts->llm);
     free(m->acts);
@@ -94,11 +105,9 @@ static int forward_impl(Vlm *m, const VlmBatch *b, float loss_weight, int backwa
             if (llm_layer_trainable(m, l)) A->llm_stop = l;
     }
     /* inputs; placeholder ids outside the vocabulary gather row 0 (overwritten below) */
-    int32_t *g = malloc((size_t)N * sizeof(int32_t));
-    VLMC_ASSERT(g, "out of memory");
+    int32_t *g = vlm_host_idx(A, N);
     for (int64_t i = 0; i < N; i++) g[i] = b->tokens[i] >= 0 && b->tokens[i] < c->vocab ? b->tokens[i] : 0;
     A->gtokens = upload_i32(m, g, N);
-    free(g);
     A->pos = upload_i32(m, b->pos, N);
     A->doc = b->doc ? upload_i32(m, b->doc, N) : NULL;
     A->targets = b->targets ? upload_i32(m, b->targets, N) : NULL;

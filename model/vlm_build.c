@@ -212,7 +212,7 @@ int vlm_init_random(Vlm *m, uint64_t seed, VStatus *st) {
             double u2 = (splitmix(&s) >> 11) * (1.0 / 9007199254740992.0);
             buf[j] = (float)(0.02 * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
         }
-        be_upload(m->be, p->w, buf);
+        pt_upload(t, i, buf);
     }
     free(buf);
     return 0;

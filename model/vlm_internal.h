@@ -43,7 +43,12 @@ typedef struct VlmActs {
     LlmActs *llm;
     Tensor *last_inp, *last_resid, *xf, *rstdf, *hf, *hf_grad;
     int vit_layers, llm_layers;
+    int32_t *host_idx;        /* host scratch for index tables, grown once, reused each step */
+    size_t host_idx_cap;
 } VlmActs;
+
+/* Host int scratch of at least n entries (kept across steps: no per-step malloc). */
+int32_t *vlm_host_idx(VlmActs *A, int64_t n);
 
 void vlm_acts_free(Vlm *m);
 

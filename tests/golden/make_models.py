@@ -58,6 +58,13 @@ def llama_cfg(**kw):
     return LlamaConfig(**c)
 
 
+def drop_generation_config(d):
+    """generation_config.json is not part of what the tests read; not committed."""
+    p = os.path.join(d, "hf", "generation_config.json")
+    if os.path.exists(p):
+        os.remove(p)
+
+
 def make_tokens(g, B, T, n_img, img_tok, img_at):
     """input_ids (B, T) random text with a run of n_img image placeholders at img_at
     (None: text only); labels: -100 on the prompt and image, ids afterwards, with a
@@ -131,6 +138,7 @@ def emit(name, model, inputs, save_dtype=torch.float32, max_shard_size=None):
     if max_shard_size:
         kw["max_shard_size"] = max_shard_size
     model.save_pretrained(os.path.join(d, "hf"), **kw)
+    drop_generation_config(d)
     # The reference is what transformers computes from the saved checkpoint: reload it
     # (in float32, so non-persistent buffers such as rope inv_freq are recomputed in
     # float32 as on any load, not left rounded to bf16 by the .to() above).
@@ -241,6 +249,7 @@ def vision_siglip():
     d = os.path.join(OUT, "vision_siglip")
     shutil.rmtree(d, ignore_errors=True)
     m.save_pretrained(os.path.join(d, "hf"), safe_serialization=True)
+    drop_generation_config(d)
     print("vision_siglip: saved")
 
 

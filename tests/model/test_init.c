@@ -214,8 +214,9 @@ static void test_partial_llm(void) {
     VStatus st = {0};
     CHECK(vlm_build(&full, &c, &st) == 0 && vlm_allocate(&full, be1, &st) == 0, "%s", st.msg);
     CHECK(vlm_build(&part, &c, &st) == 0, "%s", st.msg);
-    for (int i = 0; i < part.pt.n; i++)
-        if (strstr(part.pt.p[i].name, "layers.0.") || i == part.llm.emb) part.pt.p[i].trainable = 0;
+    CHECK(pt_set_trainable_glob(&part.pt, "model.layers.0.*", 0) == 9, "glob over block 0's 9 tensors");
+    CHECK(pt_set_trainable_glob(&part.pt, "*embed_tokens*", 0) == 1, "glob for the embedding");
+    CHECK(pt_set_trainable_glob(&part.pt, "no.such.*", 0) == 0, "a glob matching nothing reports 0");
     CHECK(vlm_allocate(&part, be2, &st) == 0, "%s", st.msg);
     vlm_init_random(&full, 5, &st);
     vlm_init_random(&part, 5, &st);

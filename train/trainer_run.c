@@ -220,7 +220,7 @@ static int run_stage(Trainer *t, int *stop, VStatus *st) {
         double te = now_s(), dt = te - ts;
         if (delay) usleep((useconds_t)(1000 * atoi(delay)));
         /* a time budget without steps: estimate the stage's length (after step 1, refined after step 4) */
-        if (sc->steps == 0 && sc->time_s > 0) {
+        if (sc->steps == 0 && sc->time_s > 0 && start_step == 0) {   /* a resumed stage keeps its saved length */
             if (t->stage_step == start_step + 1) t_first = te;
             if (t->stage_step == start_step + 1 || t->stage_step == start_step + 4) {
                 double per = t->stage_step == start_step + 1 ? dt : (te - t_first) / 3.0;

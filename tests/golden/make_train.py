@@ -24,7 +24,7 @@ Regenerate (needs torch + transformers 5.x, Pillow; CI does not run this):
                           float64 run split into two float32 parts, value = hi + lo)
 2. tests/golden/train/data/ — 24 32x32 PNG shapes and JSONL captions / instruct
    records (pairs.jsonl: 20, pairs_eval.jsonl: 4, instruct.jsonl: 20, sft.jsonl: 20
-   two-turn LLaVA-style conversations) that the
+   two-turn LLaVA-style conversations, interleaved.jsonl: 10 OBELICS-style documents of 2 images) that the
    trainer tests and the recipe smoke runs train on.
 """
 import json
@@ -187,6 +187,11 @@ def fixtures():
             conv = [{"from": "human", "value": "<image>\nwhat is it?"}, {"from": "gpt", "value": f"a {c} {s}"},
                     {"from": "human", "value": "and its colour?"}, {"from": "gpt", "value": c}]
             f.write(json.dumps({"image": n, "conversations": conv}) + "\n")
+    with open(os.path.join(d, "interleaved.jsonl"), "w") as f:
+        for i in range(0, 20, 2):
+            (n1, c1, s1), (n2, c2, s2) = recs[i], recs[i + 1]
+            f.write(json.dumps({"texts": [f"first a {c1} {s1}.", None, f"then a {c2} {s2}.", None],
+                                "images": [None, n1, None, n2]}) + "\n")
     print(f"fixtures: {len(recs)} images, pairs/instruct JSONL in {d}")
 
 

@@ -360,6 +360,42 @@ static void test_new_rows_only(void) {
     tu_rmtree(b);
 }
 
-TEST_MAIN({"new_rows_only", test_new_rows_only}, {"resume_bitwise", test_resume_bitwise}, {"frozen_parts", test_frozen_parts},
+/* the four regimes in sequence on one model (pairs -> interleaved -> instruct ->
+   sft), 2 steps each: every step has a finite loss and the rows name the stages */
+static void test_four_regimes(void) {
+    char d[256];
+    tu_tmpdir(d, sizeof d, "tr_regimes");
+    VStatus st = {0};
+    const char *stages =
+        "stages=["
+        "{name: p, regime: pairs, data: [{shards: [tests/golden/train/data/pairs.jsonl]}], T: 48, batch: 2, steps: 2, lr: 1e-3},"
+        "{name: i, regime: interleaved, data: [{shards: [tests/golden/train/data/interleaved.jsonl]}], T: 64, batch: 2, steps: 2, lr: 1e-3},"
+        "{name: q, regime: instruct, data: [{shards: [tests/golden/train/data/instruct.jsonl]}], T: 64, batch: 2, steps: 2, lr: 1e-3},"
+        "{name: s, regime: sft, data: [{shards: [tests/golden/train/data/sft.jsonl]}], T: 96, batch: 2, steps: 2, lr: 1e-3}]";
+    int rc = tu_run(TINY, (const char *const[]){stages, "eval.data=[]", NULL}, d, 0, 0, &st);
+    CHECK(rc == 0, "%s", st.msg);
+    double l[16];
+    int n = tu_losses(d, l, 16);
+    CHECK(n == 8, "rows %d", n);
+    int fin = 1;
+    for (int i = 0; i < n; i++) fin &= isfinite(l[i]) && l[i] > 0;
+    CHECK(fin, "non-finite losses");
+    char p[400];
+    snprintf(p, sizeof p, "%s/metrics.jsonl", d);
+    FILE *f = fopen(p, "r");
+    char line[1024], order[16] = {0};
+    int k = 0;
+    while (f && fgets(line, sizeof line, f) && k < 15) {
+        char *q = strstr(line, "\"stage\":\"");
+        if (q) order[k++] = q[9];
+    }
+    if (f) fclose(f);
+    CHECK(!strcmp(order, "ppiiqqss"), "stage order %s", order);
+    printf("  pairs %.3f %.3f | interleaved %.3f %.3f | instruct %.3f %.3f | sft %.3f %.3f\n", l[0], l[1], l[2], l[3],
+           l[4], l[5], l[6], l[7]);
+    tu_rmtree(d);
+}
+
+TEST_MAIN({"four_regimes", test_four_regimes}, {"new_rows_only", test_new_rows_only}, {"resume_bitwise", test_resume_bitwise}, {"frozen_parts", test_frozen_parts},
           {"accumulation", test_accumulation}, {"bad_configs", test_bad_configs},
           {"nonfinite_guard", test_nonfinite_guard})

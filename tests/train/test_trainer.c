@@ -396,6 +396,55 @@ static void test_four_regimes(void) {
     tu_rmtree(d);
 }
 
-TEST_MAIN({"four_regimes", test_four_regimes}, {"new_rows_only", test_new_rows_only}, {"resume_bitwise", test_resume_bitwise}, {"frozen_parts", test_frozen_parts},
+/* periodic eval: eval_loss on the held-out split every 3 steps, and the hook's
+   JSON members merged into the same metrics row */
+static int acc_hook(void *ctx, Trainer *t, int stage, int64_t step, char *extra, size_t cap, VStatus *st) {
+    (void)st;
+    int *calls = ctx;
+    (*calls)++;
+    snprintf(extra, cap, "{\"acc_demo\": %d, \"hook_stage\": %d}", (int)(step % 7), stage);
+    (void)t;
+    return 0;
+}
+
+static void test_eval_hook(void) {
+    TrRunCfg c;
+    VStatus st = {0};
+    CHECK(tu_load(&c, TINY, (const char *const[]){"eval.every=3", NULL}, &st) == 0, "%s", st.msg);
+    char d[256];
+    tu_tmpdir(d, sizeof d, "tr_eval");
+    FILE *devnull = fopen("/dev/null", "w");
+    int calls = 0;
+    TrOpts o = {.out = d, .quiet = 1, .log = devnull, .eval_hook = acc_hook, .hook_ctx = &calls};
+    Trainer *t = NULL;
+    int rc = trainer_open(&t, &c, &o, &st);
+    if (!rc) rc = trainer_run(t, &st);
+    CHECK(rc == 0, "%s", st.msg);
+    trainer_close(t);
+    CHECK(calls == 4, "hook calls %d (steps 3, 6, 9, 12)", calls);
+    char p[400], line[2048];
+    snprintf(p, sizeof p, "%s/metrics.jsonl", d);
+    FILE *f = fopen(p, "r");
+    int with_eval = 0, ok = 1;
+    while (f && fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        long long step = json_integer_value(json_object_get(j, "step"));
+        json_t *el = json_object_get(j, "eval_loss"), *acc = json_object_get(j, "acc_demo");
+        if (step % 3 == 0) {
+            ok &= json_is_number(el) && json_number_value(el) > 0 && json_integer_value(acc) == step % 7;
+            with_eval++;
+        } else {
+            ok &= el == NULL && acc == NULL;
+        }
+        json_decref(j);
+    }
+    if (f) fclose(f);
+    CHECK(ok && with_eval == 4, "eval rows %d, fields ok %d", with_eval, ok);
+    cfg_free(&tr_run_schema, &c);
+    fclose(devnull);
+    tu_rmtree(d);
+}
+
+TEST_MAIN({"eval_hook", test_eval_hook}, {"four_regimes", test_four_regimes}, {"new_rows_only", test_new_rows_only}, {"resume_bitwise", test_resume_bitwise}, {"frozen_parts", test_frozen_parts},
           {"accumulation", test_accumulation}, {"bad_configs", test_bad_configs},
           {"nonfinite_guard", test_nonfinite_guard})

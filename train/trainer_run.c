@@ -244,7 +244,11 @@ static int run_stage(Trainer *t, int *stop, VStatus *st) {
         rc = metrics_write(&t->ml, &row, st);
         free(extra);
         if (rc) break;
-        if (!t->opts.quiet) {
+        /* progress: a live bar redrawn <= 10x/s on a terminal; in a log the first
+           and last steps of a stage and one line per second between */
+        double since = te - t->last_print;
+        if (!t->opts.quiet && (last || t->stage_step == start_step + 1 || ss.skipped || since >= (t->tty ? 0.1 : 1.0))) {
+            t->last_print = te;
             double per = (te - t0) / (double)(t->stage_step - start_step);
             double eta = t->stage_total > 0 ? per * (double)(t->stage_total - t->stage_step) : NAN;
             progress_print(t->log, t->tty, &row, eta);

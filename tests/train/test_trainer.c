@@ -95,8 +95,19 @@ static void test_frozen_parts(void) {
           ch[COMP_ADAPTER], tot[COMP_ADAPTER]);
     /* trainable memory of the stage: gradients only for the adapter */
     Vlm *m = trainer_model(t);
-    for (int i = 0; i < m->pt.n; i++)
+    int64_t adapter_floats = 0;
+    for (int i = 0; i < m->pt.n; i++) {
         CHECK((m->pt.p[i].g != NULL) == (m->pt.p[i].comp == COMP_ADAPTER), "%s: gradient presence", m->pt.p[i].name);
+        if (m->pt.p[i].comp == COMP_ADAPTER) adapter_floats += m->pt.p[i].numel;
+    }
+    /* optimizer state only for the trainable entries: 2 moments + the norm scratch, one allocation */
+    size_t optim = be_used(m->be, BUF_OPTIM);
+    CHECK(m->pt.total_trainable == adapter_floats, "trainable %lld vs adapter %lld", (long long)m->pt.total_trainable,
+          (long long)adapter_floats);
+    CHECK(optim >= (size_t)(2 * adapter_floats + 1) * 4 && optim < (size_t)(2 * adapter_floats + 1) * 4 + 4096,
+          "BUF_OPTIM %zu bytes for %lld adapter floats", optim, (long long)adapter_floats);
+    printf("  align: BUF_OPTIM %zu bytes (2 x %lld adapter floats); model total %lld floats\n", optim,
+           (long long)adapter_floats, (long long)m->pt.total);
     trainer_close(t);
     /* stage 2 from the stage-1 checkpoint */
     o.max_steps = 0;
@@ -445,6 +456,54 @@ static void test_eval_hook(void) {
     tu_rmtree(d);
 }
 
-TEST_MAIN({"eval_hook", test_eval_hook}, {"four_regimes", test_four_regimes}, {"new_rows_only", test_new_rows_only}, {"resume_bitwise", test_resume_bitwise}, {"frozen_parts", test_frozen_parts},
+/* the thread count is part of the state: a run checkpointed with 2 threads and
+   resumed with threads=1 in its config continues with 2 (and equals the
+   uninterrupted 2-thread run); whether 1 thread would differ is printed */
+static void test_threads_in_state(void) {
+    char a[256], b[256], c1[256];
+    tu_tmpdir(a, sizeof a, "tr_thr_a");
+    tu_tmpdir(b, sizeof b, "tr_thr_b");
+    tu_tmpdir(c1, sizeof c1, "tr_thr_c");
+    VStatus st = {0};
+    const char *const two[] = {"threads=2", NULL}, *const one[] = {"threads=1", NULL};
+    CHECK(tu_run(TINY, two, a, 6, 0, &st) == 0, "%s", st.msg);
+    CHECK(tu_run(TINY, two, b, 3, 0, &st) == 0, "%s", st.msg);
+    {
+        TrRunCfg c;
+        CHECK(tu_load(&c, TINY, one, &st) == 0, "%s", st.msg);
+        char lp[300];
+        snprintf(lp, sizeof lp, "%s.log", b);
+        FILE *lf = fopen(lp, "w+");
+        TrOpts o = {.out = b, .max_steps = 6, .resume = 1, .quiet = 1, .log = lf};
+        Trainer *t = NULL;
+        int rc = trainer_open(&t, &c, &o, &st);
+        if (!rc) rc = trainer_run(t, &st);
+        CHECK(rc == 0, "%s", st.msg);
+        trainer_close(t);
+        cfg_free(&tr_run_schema, &c);
+        char text[4096] = {0};
+        rewind(lf);
+        size_t n = fread(text, 1, sizeof text - 1, lf);
+        text[n] = 0;
+        fclose(lf);
+        unlink(lp);
+        CHECK(strstr(text, "thread count 2 (config: 1)") != NULL, "resume log: %s", text);
+    }
+    CHECK(tu_run(TINY, one, c1, 6, 0, &st) == 0, "%s", st.msg);
+    double la[8], lb[8], lc[8];
+    int na = tu_losses(a, la, 8), nb = tu_losses(b, lb, 8), nc = tu_losses(c1, lc, 8);
+    CHECK(na == 6 && nb == 6 && nc == 6, "rows %d %d %d", na, nb, nc);
+    int same = na == nb, diff1 = 0;
+    for (int i = 0; i < na && i < nb; i++) same &= la[i] == lb[i];
+    for (int i = 0; i < na && i < nc; i++) diff1 |= la[i] != lc[i];
+    CHECK(same, "resumed with threads=1 in the config does not continue the 2-thread run");
+    printf("  resume kept 2 threads: losses identical; a 1-thread run %s\n",
+           diff1 ? "differs in the last bits (so the thread count matters)" : "happens to be identical here");
+    tu_rmtree(a);
+    tu_rmtree(b);
+    tu_rmtree(c1);
+}
+
+TEST_MAIN({"threads_in_state", test_threads_in_state}, {"eval_hook", test_eval_hook}, {"four_regimes", test_four_regimes}, {"new_rows_only", test_new_rows_only}, {"resume_bitwise", test_resume_bitwise}, {"frozen_parts", test_frozen_parts},
           {"accumulation", test_accumulation}, {"bad_configs", test_bad_configs},
           {"nonfinite_guard", test_nonfinite_guard})

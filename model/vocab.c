@@ -12,6 +12,14 @@ static void init_new_rows(Vlm *m, Tensor *w, int64_t V0, int64_t V1, int64_t C) 
     size_t mk = be_mark(be, BUF_SCRATCH);
     VStatus st = {0};
     int64_t s1[2] = {1, V0}, s2[2] = {1, C}, n = V1 - V0;
+    if (be_used(be, BUF_SCRATCH) == 0) {
+        /* backends without lazy allocation (cuda) need a reservation first */
+        size_t need = be_bytes_for(be, BUF_SCRATCH, DT_F32, 2, s1) + be_bytes_for(be, BUF_SCRATCH, DT_F32, 2, s2) +
+                      be_bytes_for(be, BUF_SCRATCH, DT_I32, 1, &n);
+        Tensor *probe = be_alloc(be, BUF_SCRATCH, DT_F32, 2, s1, &st);
+        if (probe) be_reset(be, BUF_SCRATCH, mk);
+        else if (be_reserve(be, BUF_SCRATCH, need, &st)) VLMC_PANIC("vocab growth scratch: %s", st.msg);
+    }
     Tensor *ones = be_alloc(be, BUF_SCRATCH, DT_F32, 2, s1, &st);
     Tensor *mean = be_alloc(be, BUF_SCRATCH, DT_F32, 2, s2, &st);
     Tensor *idx = be_alloc(be, BUF_SCRATCH, DT_I32, 1, &n, &st);

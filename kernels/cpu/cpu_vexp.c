@@ -5,7 +5,8 @@
  *
  * The loop bodies are macros instantiated three times: for AVX-512
  * (skylake-avx512), AVX2+FMA (haswell) and the build's baseline; the entry
- * points pick one per call with __builtin_cpu_supports (a load and a test).
+ * points pick one per call with __builtin_cpu_supports (a load and a test);
+ * VLMC_CPU_ISA=base (see cpu_isa.c) selects the baseline here too.
  * (target_clones would do this, but clang 14 cannot call a cloned function
  * from another translation unit.) */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -15,6 +16,7 @@
 #pragma GCC optimize("no-trapping-math")
 #endif
 #include "kernels/cpu/cpu_vexp.h"
+#include "kernels/cpu/cpu_loops.h"
 
 #include <math.h>
 #include <string.h>
@@ -101,6 +103,7 @@ int cpu_vexp_force_level(int level) {
 /* 2: AVX-512, 1: AVX2 + FMA, 0: baseline */
 static int vexp_level(void) {
     if (vexp_forced >= 0) return vexp_forced;
+    if (!cpu_use_avx2()) return 0;  /* no AVX2, or VLMC_CPU_ISA=base (cpu_isa.c) */
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw"))
         return 2;

@@ -35,6 +35,8 @@
         const int under = t < -87.0f; /* also -inf: the result is exactly 0 */          \
         t = t < -87.0f ? -87.0f : t;                                                    \
         t = t > 88.0f ? 88.0f : t;                                                      \
+        const int nan_in = t != t; /* NaN passes both clamps: convert 0, return NaN */  \
+        t = nan_in ? 0.0f : t;                                                          \
         /* k = floor(t / ln2 + 1/2): the argument is > 0 after the +128 shift, so      \
          * truncation is floor (and converts in a vector register, unlike floorf) */    \
         const int32_t ki = (int32_t)(t * 1.44269504088896341f + 128.5f) - 128;          \
@@ -50,7 +52,7 @@
         const int32_t bits = (ki + 127) << 23; /* 2^k, k in [-126, 127] */              \
         float p2;                                                                       \
         memcpy(&p2, &bits, sizeof p2);                                                  \
-        x[i] = under ? 0.0f : y * p2;                                                   \
+        x[i] = under ? 0.0f : nan_in ? x[i] - sub : y * p2;                             \
     }
 
 #define VSUM_BODY                                                                       \

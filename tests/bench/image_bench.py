@@ -9,7 +9,7 @@ Also checks that both produce the same floats for the first image. Both sides
 count thread CPU time, so the figures are images per core-second even on a
 busy shared machine.
 
-usage: /work/main/.venv/bin/python tests/bench/image_bench.py [--bin build/tests/bench_image]
+usage: .venv/bin/python tests/bench/image_bench.py [--bin build/tests/bench_image]
        [--seconds 3] [--size 384] [--count 12] [--core 0]
 """
 import argparse

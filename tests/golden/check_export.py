@@ -6,7 +6,7 @@ computes the same logits as the original checkpoint (f32: bit-identical weights,
 so logits match to float32 noise; bf16: the original is cast to bf16 first when
 it was saved in bf16).
 
-    /work/main/.venv/bin/python tests/golden/check_export.py build/vlmc
+    .venv/bin/python tests/golden/check_export.py build/vlmc
 """
 import os
 import subprocess

@@ -3,7 +3,7 @@
 against Python `tokenizers` on every golden tokenizer (a development check,
 not run by CI: it needs Python).
 
-usage: /work/main/.venv/bin/python tests/golden/fuzz_tokenizers.py SEED LINES
+usage: .venv/bin/python tests/golden/fuzz_tokenizers.py SEED LINES
   (from the repo root, after building build/vlmc). ASSIGNED_ONLY=0 also draws
   code points unassigned in Python's Unicode tables: differences there come
   from Unicode versions (tokenizers' Rust tables are newer than PCRE2's and

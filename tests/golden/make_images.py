@@ -17,7 +17,7 @@ and manifest.txt, one check per line, read by tests/data/test_image_golden.c:
   resize  IMAGE bicubic|bilinear W H REF.ppm
   pre     IMAGE clip|siglip|llava S REF.f32
   reject  IMAGE REASON-SUBSTRING          (decode must fail naming this)
-Run: /work/main/.venv/bin/python tests/golden/make_images.py (fixed seed;
+Run: .venv/bin/python tests/golden/make_images.py (fixed seed;
 outputs are committed, CI has no Python).
 """
 import io

@@ -4,7 +4,7 @@
 Ids come from the Python `tokenizers` library (the reference); images are
 preprocessed with transformers' CLIPImageProcessor at 24 px (the reference
 for pixels). Run from the repo root:
-    /work/main/.venv/bin/python tests/golden/make_loader.py
+    .venv/bin/python tests/golden/make_loader.py
 """
 import json
 

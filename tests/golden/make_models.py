@@ -3,7 +3,7 @@
 forward/backward outputs for the model parity tests (tests/model/test_golden_*.c).
 
 Regenerate (needs torch + transformers 5.x; CI does not run this):
-    /work/main/.venv/bin/python tests/golden/make_models.py
+    .venv/bin/python tests/golden/make_models.py
 
 For each model NAME it writes tests/golden/models/NAME/:
   hf/            the model as transformers saves it (config.json + safetensors;

@@ -23,7 +23,7 @@ qwen2 (NFC + Split Qwen2 regex + ByteLevel), llama2 (SentencePiece-style BPE,
 byte_fallback, Prepend+Replace normalizers, no pre-tokenizer, BOS template),
 mistral (same model, Metaspace(prepend_scheme=first) pre-tokenizer).
 
-Run: /work/main/.venv/bin/python tests/golden/make_tokenizers.py
+Run: .venv/bin/python tests/golden/make_tokenizers.py
 """
 import json
 import os

@@ -2,7 +2,7 @@
 """tests/golden/make_train.py — golden training parity and the trainer's fixture data.
 
 Regenerate (needs torch + transformers 5.x, Pillow; CI does not run this):
-    /work/main/.venv/bin/python tests/golden/make_train.py
+    .venv/bin/python tests/golden/make_train.py
 
 1. tests/golden/train/parity/ — 20 AdamW steps of the tiny LLaVA model
    tests/golden/models/llava_clip_llama/hf (CLIP tower frozen; projector and

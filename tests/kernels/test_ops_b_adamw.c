@@ -1,6 +1,6 @@
 /* tests/kernels/test_ops_b_adamw.c — op_adamw on the CPU backend:
  * (1) against torch.optim.AdamW (golden tests/golden/adamw_ops_b.txt made by
- *     tests/golden/adamw_ops_b.py: two groups with their own lr / wd, 6 steps);
+ *     tests/golden/make_adamw.py: two groups with their own lr / wd, 6 steps);
  * (2) against a float64 reference of the ops.h formula over several steps with
  *     grad_scale != 1 and a row mask, masked rows bitwise untouched. */
 #include <math.h>

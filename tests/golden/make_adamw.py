@@ -1,4 +1,4 @@
-"""tests/golden/adamw_ops_b.py — golden for tests/kernels/test_ops_b_adamw.c.
+"""tests/golden/make_adamw.py — golden for tests/kernels/test_ops_b_adamw.c.
 
 Runs torch.optim.AdamW (float32, foreach=False: the plain per-tensor loop) on
 two parameter groups with their own lr / weight decay for 6 steps with fixed
@@ -11,7 +11,7 @@ random gradients, and writes tests/golden/adamw_ops_b.txt:
               final exp_avg, final exp_avg_sq
 
 Floats are printed with 9 significant digits (exact float32 round trip).
-Run: /work/main/.venv/bin/python tests/golden/adamw_ops_b.py
+Run: .venv/bin/python tests/golden/make_adamw.py
 """
 import os
 

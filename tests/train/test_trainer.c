@@ -1,0 +1,305 @@
+/* tests/train/test_trainer.c — the trainer on the tiny recipe
+ * (tests/train/configs/tiny.yaml: stage "align" trains the adapter only,
+ * stage "instruct" trains adapter + LLM with groups and token-target
+ * accumulation):
+ *  - resume: stopping (--max-steps) at steps 4 and 9 and resuming each time
+ *    reproduces the uninterrupted run's 12 losses EXACTLY (==): CPU
+ *    reductions have a fixed order at a fixed thread count, the checkpoint
+ *    holds f32 weights and moments bit for bit, the loader resumes its order;
+ *  - frozen parts: after "align" only adapter entries changed (encoder and LLM
+ *    bit-identical, every adapter entry moved); after "instruct" the encoder
+ *    is still bit-identical and every LLM entry moved;
+ *  - accumulation: two micro-batches give the gradient of the mean over all
+ *    their loss tokens — equal (rel 1e-5, float summation order) to one batch
+ *    holding both rows, and measurably different (> 1e-3) from averaging
+ *    per-micro-batch means, so the check can fail;
+ *  - bad configs fail before any work, naming the key;
+ *  - the NaN/Inf guard skips non-finite steps and stops after max_nonfinite. */
+#include <sys/stat.h>
+
+#include "train/trainer_internal.h"
+#include "train_util.h"
+
+static const char *const TINY = "tests/train/configs/tiny.yaml";
+
+static void test_resume_bitwise(void) {
+    char a[256], b[256];
+    tu_tmpdir(a, sizeof a, "tr_full");
+    tu_tmpdir(b, sizeof b, "tr_res");
+    VStatus st = {0};
+    int rc = tu_run(TINY, NULL, a, 0, 0, &st);
+    CHECK(rc == 0, "full run: %s", st.msg);
+    rc = tu_run(TINY, NULL, b, 4, 0, &st);
+    CHECK(rc == 0, "run to 4: %s", st.msg);
+    rc = tu_run(TINY, NULL, b, 9, 1, &st);
+    CHECK(rc == 0, "resume to 9: %s", st.msg);
+    rc = tu_run(TINY, NULL, b, 0, 1, &st);
+    CHECK(rc == 0, "resume to the end: %s", st.msg);
+    double la[32], lb[32];
+    int na = tu_losses(a, la, 32), nb = tu_losses(b, lb, 32);
+    CHECK(na == 12 && nb == 12, "rows: %d and %d (want 12)", na, nb);
+    for (int i = 0; i < na && i < nb; i++)
+        CHECK(la[i] == lb[i], "step %d: loss %.9g uninterrupted vs %.9g resumed", i + 1, la[i], lb[i]);
+    printf("  12 losses identical; first %.6f last %.6f\n", la[0], la[na > 0 ? na - 1 : 0]);
+    /* the run directory holds what the docs promise */
+    const char *files[] = {"config.yaml", "latest", "loss.svg", "ckpt-00000012/model.safetensors",
+                           "ckpt-00000012/config.json", "ckpt-00000012/optim.safetensors", "ckpt-00000012/trainer.json"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", b, files[i]);
+        CHECK(access(p, F_OK) == 0, "missing %s", p);
+    }
+    tu_rmtree(a);
+    tu_rmtree(b);
+}
+
+static float *snapshot(Trainer *t) {
+    Vlm *m = trainer_model(t);
+    float *w = malloc((size_t)m->pt.total * sizeof(float));
+    be_download(m->be, m->pt.all_w, w);
+    return w;
+}
+
+/* per component: count of entries changed / total */
+static void changed(const Vlm *m, const float *a, const float *b, int ch[COMP__COUNT], int tot[COMP__COUNT]) {
+    for (int c = 0; c < COMP__COUNT; c++) ch[c] = tot[c] = 0;
+    for (int i = 0; i < m->pt.n; i++) {
+        const Param *p = &m->pt.p[i];
+        if (p->unused) continue;
+        tot[p->comp]++;
+        ch[p->comp] += memcmp(a + p->offset, b + p->offset, (size_t)p->numel * sizeof(float)) != 0;
+    }
+}
+
+static void test_frozen_parts(void) {
+    char d[256];
+    tu_tmpdir(d, sizeof d, "tr_frozen");
+    TrRunCfg c;
+    VStatus st = {0};
+    CHECK(tu_load(&c, TINY, NULL, &st) == 0, "%s", st.msg);
+    FILE *devnull = fopen("/dev/null", "w");
+    TrOpts o = {.out = d, .max_steps = 6, .quiet = 1, .log = devnull};
+    Trainer *t = NULL;
+    int rc = trainer_open(&t, &c, &o, &st);
+    CHECK(rc == 0, "%s", st.msg);
+    if (rc) { cfg_free(&tr_run_schema, &c); fclose(devnull); return; }
+    float *w0 = snapshot(t);
+    CHECK(trainer_run(t, &st) == 0, "%s", st.msg);
+    float *w1 = snapshot(t);
+    int ch[COMP__COUNT], tot[COMP__COUNT];
+    changed(trainer_model(t), w0, w1, ch, tot);
+    CHECK(ch[COMP_ENCODER] == 0, "align (adapter only): %d of %d encoder entries changed", ch[COMP_ENCODER], tot[COMP_ENCODER]);
+    CHECK(ch[COMP_LLM] == 0, "align (adapter only): %d of %d LLM entries changed", ch[COMP_LLM], tot[COMP_LLM]);
+    CHECK(ch[COMP_ADAPTER] == tot[COMP_ADAPTER] && tot[COMP_ADAPTER] > 0, "align: %d of %d adapter entries moved",
+          ch[COMP_ADAPTER], tot[COMP_ADAPTER]);
+    /* trainable memory of the stage: gradients only for the adapter */
+    Vlm *m = trainer_model(t);
+    for (int i = 0; i < m->pt.n; i++)
+        CHECK((m->pt.p[i].g != NULL) == (m->pt.p[i].comp == COMP_ADAPTER), "%s: gradient presence", m->pt.p[i].name);
+    trainer_close(t);
+    /* stage 2 from the stage-1 checkpoint */
+    o.max_steps = 0;
+    o.resume = 1;
+    rc = trainer_open(&t, &c, &o, &st);
+    CHECK(rc == 0, "%s", st.msg);
+    if (!rc) {
+        float *w2 = snapshot(t);
+        CHECK(memcmp(w1, w2, (size_t)trainer_model(t)->pt.total * sizeof(float)) == 0, "checkpoint weights differ");
+        CHECK(trainer_run(t, &st) == 0, "%s", st.msg);
+        float *w3 = snapshot(t);
+        changed(trainer_model(t), w2, w3, ch, tot);
+        CHECK(ch[COMP_ENCODER] == 0, "instruct: %d of %d encoder entries changed", ch[COMP_ENCODER], tot[COMP_ENCODER]);
+        CHECK(ch[COMP_LLM] == tot[COMP_LLM], "instruct: %d of %d LLM entries moved", ch[COMP_LLM], tot[COMP_LLM]);
+        CHECK(ch[COMP_ADAPTER] == tot[COMP_ADAPTER], "instruct: %d of %d adapter entries moved", ch[COMP_ADAPTER], tot[COMP_ADAPTER]);
+        printf("  encoder bit-identical over both stages; adapter %d/%d and LLM %d/%d entries moved in stage 2\n",
+               ch[COMP_ADAPTER], tot[COMP_ADAPTER], ch[COMP_LLM], tot[COMP_LLM]);
+        free(w2);
+        free(w3);
+        trainer_close(t);
+    }
+    free(w0);
+    free(w1);
+    cfg_free(&tr_run_schema, &c);
+    fclose(devnull);
+    tu_rmtree(d);
+}
+
+/* gradient after tr_step with lr 0 (weights unchanged) */
+static double *grads_after(TrOptim *o, const VlmBatch *mb, int n, double *loss) {
+    TrStepStats s;
+    VStatus st = {0};
+    CHECK(tr_step(o, mb, n, 0.0, 0.0, 0.0, &s, &st) == 0, "%s", st.msg);
+    *loss = s.loss;
+    ParamTable *t = &o->vlm->pt;
+    float *g = malloc((size_t)t->total_trainable * sizeof(float));
+    be_download(t->be, t->all_g, g);
+    double *d = malloc((size_t)t->total_trainable * sizeof(double));
+    for (int64_t i = 0; i < t->total_trainable; i++) d[i] = g[i];
+    free(g);
+    return d;
+}
+
+static double rel(const double *a, const double *b, int64_t n) {
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; i++) { num += (a[i] - b[i]) * (a[i] - b[i]); den += b[i] * b[i]; }
+    return sqrt(num / den);
+}
+
+static void test_accumulation(void) {
+    TrRunCfg c;
+    VStatus st = {0};
+    CHECK(tu_load(&c, TINY, NULL, &st) == 0, "%s", st.msg);
+    char d[256];
+    tu_tmpdir(d, sizeof d, "tr_accum");
+    FILE *devnull = fopen("/dev/null", "w");
+    TrOpts oo = {.out = d, .quiet = 1, .log = devnull};
+    Trainer *t = NULL;
+    int rc = trainer_open(&t, &c, &oo, &st);
+    CHECK(rc == 0, "%s", st.msg);
+    if (rc) { cfg_free(&tr_run_schema, &c); fclose(devnull); return; }
+    Vlm *m = trainer_model(t);
+    TrOptim o;
+    memset(&o, 0, sizeof o);
+    const TrStageCfg *s2 = &((const TrStageCfg *)c.stages.items)[1];
+    CHECK(tr_optim_setup(&o, m, s2, "stages.1", &st) == 0, "%s", st.msg);
+    /* two text rows of T = 16 with 12 and 3 loss tokens */
+    enum { T = 16 };
+    int32_t tok[2 * T], tgt[2 * T], pos[2 * T], doc[2 * T];
+    uint64_t r = 99;
+    for (int i = 0; i < 2 * T; i++) {
+        r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+        tok[i] = (int32_t)((r >> 33) % 250);
+        pos[i] = i % T;
+        doc[i] = i / T;
+    }
+    for (int i = 0; i < 2 * T; i++) {
+        int row = i / T, t_ = i % T;
+        int keep = row == 0 ? (t_ >= 3 && t_ < 15) : (t_ >= 12 && t_ < 15);
+        tgt[i] = keep ? tok[i + 1] : -1;
+    }
+    VlmBatch both = {.B = 2, .T = T, .tokens = tok, .targets = tgt, .pos = pos, .doc = doc};
+    VlmBatch m0 = {.B = 1, .T = T, .tokens = tok, .targets = tgt, .pos = pos, .doc = doc};
+    VlmBatch m1 = {.B = 1, .T = T, .tokens = tok + T, .targets = tgt + T, .pos = pos + T, .doc = doc};
+    VlmBatch split[2] = {m0, m1};
+    double l1, l2, l3;
+    double *g1 = grads_after(&o, &both, 1, &l1);
+    double *g2 = grads_after(&o, split, 2, &l2);
+    int64_t n = m->pt.total_trainable;
+    double e = rel(g2, g1, n);
+    CHECK(e <= 1e-5, "accumulated gradient vs one batch: rel %.3e > 1e-5", e);
+    CHECK(fabs(l1 - l2) <= 1e-6 * fabs(l1), "loss %.9g vs %.9g", l1, l2);
+    /* the naive mean of per-micro-batch means: 0.5 (g0/12 + g1/3) * 15 / ... differs */
+    double *ga = grads_after(&o, &m0, 1, &l3), *gb = grads_after(&o, &m1, 1, &l3);
+    for (int64_t i = 0; i < n; i++) ga[i] = 0.5 * (ga[i] + gb[i]);
+    double naive = rel(ga, g1, n);
+    CHECK(naive > 1e-3, "naive per-micro-batch means should differ: rel %.3e", naive);
+    printf("  accumulated vs single batch: grad rel %.3e, loss %.9g vs %.9g; naive mean of means: rel %.3e\n", e, l2, l1, naive);
+    free(g1); free(g2); free(ga); free(gb);
+    tr_optim_free(&o);
+    trainer_close(t);
+    cfg_free(&tr_run_schema, &c);
+    fclose(devnull);
+    tu_rmtree(d);
+}
+
+static void expect_fail(const char *const *over, const char *want, int at_open) {
+    char d[256];
+    tu_tmpdir(d, sizeof d, "tr_bad");
+    char run[300];
+    snprintf(run, sizeof run, "%s/run", d);   /* must not be created */
+    VStatus st = {0};
+    int rc = tu_run(TINY, over, run, 0, 0, &st);
+    CHECK(rc != 0, "%s: accepted", over[0]);
+    CHECK(strstr(st.msg, want) != NULL, "%s: message '%s' does not name '%s'", over[0], st.msg, want);
+    CHECK(access(run, F_OK) != 0, "%s: the run directory was created before the error", over[0]);
+    (void)at_open;
+    printf("  %-48s -> %s\n", over[0], st.msg);
+    tu_rmtree(d);
+}
+
+static void test_bad_configs(void) {
+    expect_fail((const char *const[]){"stages.0.bogus=1", NULL}, "stages.0.bogus", 0);
+    expect_fail((const char *const[]){"stages.1.lr=-1e-3", NULL}, "stages.1.lr", 0);
+    expect_fail((const char *const[]){"stages.1.groups.0.lr=-1", NULL}, "stages.1.groups.0.lr", 0);
+    expect_fail((const char *const[]){"stages.0.trainable=[\"vision_tower.nothing.*\"]", NULL}, "stages.0.trainable.0", 1);
+    expect_fail((const char *const[]){"stages.1.groups.1.match=lm_head_nope*", NULL}, "stages.1.groups.1.match", 1);
+    expect_fail((const char *const[]){"stages.0.regime=dpo", NULL}, "not built yet", 0);
+    expect_fail((const char *const[]){"stages.0.data.0.shards=[nothing/here-*.jsonl]", NULL}, "stages.0.data.0.shards.0", 1);
+    expect_fail((const char *const[]){"stages.0.steps=0", NULL}, "stages.0.steps", 0);
+    /* an unknown key in a file names the file and line */
+    char d[256], p[300];
+    tu_tmpdir(d, sizeof d, "tr_badfile");
+    snprintf(p, sizeof p, "%s/run.yaml", d);
+    FILE *f = fopen(p, "w");
+    fputs("stages:\n  - name: a\n    data: [{shards: [x]}]\n    steps: 1\n    learning_rate: 3\n", f);
+    fclose(f);
+    TrRunCfg c;
+    VStatus st = {0};
+    int rc = tr_cfg_load(&c, p, 0, NULL, &st);
+    CHECK(rc != 0 && strstr(st.msg, "stages.0.learning_rate") && strstr(st.msg, ":5"), "file error: %s", st.msg);
+    printf("  %-48s -> %s\n", "unknown stage key in a file", st.msg);
+    tu_rmtree(d);
+}
+
+/* poisons one adapter weight with NaN at global step 2 (called through the eval hook) */
+static int poison_hook(void *ctx, Trainer *t, int stage, int64_t step, char *extra, size_t cap, VStatus *st) {
+    (void)ctx; (void)stage; (void)extra; (void)cap; (void)st;
+    if (step != 2) return 0;
+    Vlm *m = trainer_model(t);
+    Param *p = &m->pt.p[m->ad.w1];
+    float *w = malloc((size_t)p->numel * sizeof(float));
+    be_download(m->be, p->w, w);
+    w[0] = NAN;
+    be_upload(m->be, p->w, w);
+    free(w);
+    return 0;
+}
+
+static void test_nonfinite_guard(void) {
+    /* step level: a NaN weight makes the loss non-finite; the step is skipped and
+       nothing else changes (weights bitwise, AdamW step counter) */
+    TrRunCfg c;
+    VStatus st = {0};
+    CHECK(tu_load(&c, TINY, (const char *const[]){"stages.0.max_nonfinite=2", "eval.every=1", NULL}, &st) == 0, "%s", st.msg);
+    char d[256];
+    tu_tmpdir(d, sizeof d, "tr_nan");
+    FILE *devnull = fopen("/dev/null", "w");
+    TrOpts o = {.out = d, .quiet = 1, .log = devnull, .eval_hook = poison_hook};
+    Trainer *t = NULL;
+    int rc = trainer_open(&t, &c, &o, &st);
+    CHECK(rc == 0, "%s", st.msg);
+    if (!rc) {
+        rc = trainer_run(t, &st);
+        CHECK(rc != 0 && strstr(st.msg, "max_nonfinite"), "guard: rc %d '%s'", rc, st.msg);
+        printf("  run stopped: %s\n", st.msg);
+        /* the skipped steps left the other adapter weights and the moments alone */
+        Vlm *m = trainer_model(t);
+        Param *p = &m->pt.p[m->ad.w2];
+        float *before = malloc((size_t)p->numel * sizeof(float)), *after = malloc((size_t)p->numel * sizeof(float));
+        be_download(m->be, p->w, before);
+        int64_t astep = t->opt.adam_step;
+        CHECK(astep == 2, "AdamW steps applied: %lld (steps 1-2 ran, 3-4 were skipped)", (long long)astep);
+        /* one more step by hand: skipped, nothing moves */
+        TrHost *h = &t->mb[0];
+        TrStepStats s;
+        CHECK(tr_step(&t->opt, &h->vb, 1, 1.0, 1e-3, 1.0, &s, &st) == 0, "%s", st.msg);
+        be_download(m->be, p->w, after);
+        CHECK(s.skipped == 1 && !isfinite(s.loss), "skipped %d loss %g", s.skipped, s.loss);
+        CHECK(memcmp(before, after, (size_t)p->numel * sizeof(float)) == 0, "a skipped step changed weights");
+        CHECK(t->opt.adam_step == astep, "a skipped step advanced AdamW");
+        free(before);
+        free(after);
+    }
+    trainer_close(t);
+    double l[32];
+    int n = tu_losses(d, l, 32);
+    CHECK(n == 4, "rows %d (want 2 finite + 2 skipped)", n);
+    CHECK(n == 4 && isfinite(l[0]) && isfinite(l[1]) && !isfinite(l[2]) && !isfinite(l[3]), "loss pattern");
+    cfg_free(&tr_run_schema, &c);
+    fclose(devnull);
+    tu_rmtree(d);
+}
+
+TEST_MAIN({"resume_bitwise", test_resume_bitwise}, {"frozen_parts", test_frozen_parts},
+          {"accumulation", test_accumulation}, {"bad_configs", test_bad_configs},
+          {"nonfinite_guard", test_nonfinite_guard})

@@ -138,7 +138,7 @@ int tok_bpe_piece(const Tokenizer *t, TokCtx *c, const char *s, size_t n, const 
     uint64_t h = 0;
     int use_cache = !starts && n <= CACHE_MAX_PIECE;
     if (use_cache) {
-        h = tok_fnv1a(s, n, TOK_FNV_INIT) | 1;
+        h = tok_mix_hash(s, n) | 1;
         const TokCacheEnt *e = cache_get(c, h, s, n);
         if (e) {
             for (uint32_t i = 0; i < e->nids; i++) {

@@ -163,6 +163,11 @@ static void dec_run(const TokDec *d, DList **cur, DList **other) {
 }
 
 char *tok_decode(const Tokenizer *t, const int32_t *ids, size_t n, int skip_special, VStatus *st) {
+    size_t len;
+    return tok_decode_len(t, ids, n, skip_special, &len, st);
+}
+
+char *tok_decode_len(const Tokenizer *t, const int32_t *ids, size_t n, int skip_special, size_t *len, VStatus *st) {
     pthread_once(&inv_once, inv_build);
     DList a = {0}, b = {0}, *cur = &a, *other = &b;
     for (size_t i = 0; i < n; i++) {
@@ -173,6 +178,7 @@ char *tok_decode(const Tokenizer *t, const int32_t *ids, size_t n, int skip_spec
             return NULL;
         }
         if (skip_special && (t->is_special[ids[i]] & 1)) continue;
+        if (!t->tok[ids[i]]) continue;   /* a hole in the vocabulary: tokenizers drops it too */
         const char *s = t->tok[ids[i]];
         size_t n = t->toklen[ids[i]];
         if (t->is_special[ids[i]] & 2)   /* tokenizers maps a normalized added token's id to its normalized text */
@@ -186,6 +192,7 @@ char *tok_decode(const Tokenizer *t, const int32_t *ids, size_t n, int skip_spec
         if (!t->dec && i) tb_put(&out, " ", 1, 0);
         tb_put(&out, cur->b.s + cur->sp[i].off, cur->sp[i].len, 0);
     }
+    *len = out.n;
     tb_put(&out, "", 1, 0);
     dl_free(&a);
     dl_free(&b);

@@ -79,6 +79,12 @@ static int by_len_desc(const void *a, const void *b) {
 void tok_added_reindex(Tokenizer *t) {
     static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;   /* guards sort_t */
     tok_bl_init();
+    if (!t->word_re) {
+        static const char w[] = "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}]";
+        VStatus st = {0};
+        t->word_re = tok_regex_compile(w, sizeof w - 1, "word class", &st);
+        VLMC_ASSERT(t->word_re != NULL, "%s", st.msg);
+    }
     for (size_t i = 0; i < t->n_added; i++) {   /* the text a token matches: normalized content for kind 1 */
         TokAdded *a = &t->added[i];
         free(a->ncontent);
@@ -130,10 +136,14 @@ static void seg_push(TokCtx *c, int lvl, size_t *n, uint32_t a, uint32_t b, int3
     c->sg[lvl][(*n)++] = (TokSeg){a, b, id};
 }
 
-static int is_word_char(const char *s, size_t at) {
+/* single_word uses the Rust regex \w class: Alphabetic, marks, Nd, Pc, Join_Control
+ * (so "xyzzy\u0301" or "xyzzy\u200d" touch a word, "xyzzy\u00b2" does not). */
+static int is_word_char(const Tokenizer *t, TokCtx *c, const char *s, size_t at) {
     int len;
     int32_t cp = tok_u8dec(s + at, &len);
-    return cp == '_' || tok_is_alnum(cp);
+    if (cp < 0x80) return cp == '_' || tok_is_alnum(cp);
+    return pcre2_match(t->word_re, (PCRE2_SPTR)(s + at), (size_t)len, 0, PCRE2_ANCHORED | PCRE2_NO_UTF_CHECK, c->md,
+                       c->mctx) >= 0;
 }
 static size_t prev_char(const char *s, size_t at) {
     do at--; while (at > 0 && ((unsigned char)s[at] & 0xC0) == 0x80);
@@ -159,8 +169,8 @@ static size_t split_added(const Tokenizer *t, TokCtx *c, int k, int lvl, const c
         size_t start = i, stop = i + m->nlen;
         i = stop;   /* the matcher resumes after the raw match, whatever stripping does */
         if (m->single_word) {
-            int ok_left = start == 0 || !is_word_char(s, prev_char(s, start));
-            int ok_right = stop == n || !is_word_char(s, stop);
+            int ok_left = start == 0 || !is_word_char(t, c, s, prev_char(s, start));
+            int ok_right = stop == n || !is_word_char(t, c, s, stop);
             if (!ok_left || !ok_right) continue;
         }
         if (m->lstrip) {
@@ -306,7 +316,7 @@ int tok_encode_batch(const Tokenizer *t, const char *const *texts, const size_t 
     atomic_init(&j.next, 0);
     atomic_init(&j.failed, 0);
     pthread_mutex_init(&j.mu, NULL);
-    pthread_t *th = calloc((size_t)nthreads, sizeof *th);
+    pthread_t *th = calloc((size_t)nthreads, sizeof *th);   /* NULL: the caller works alone */
     int started = 0;
     for (int i = 1; th && i < nthreads; i++, started++)
         if (pthread_create(&th[i], NULL, batch_worker, &j)) break;

@@ -28,13 +28,28 @@ typedef struct TokStrMap {
     uint32_t *len;
 } TokStrMap;
 
+typedef struct TokPairEnt { uint64_t key; int32_t rank, newid; } TokPairEnt;   /* one probe = one cache line */
 typedef struct TokPairMap {
-    uint64_t *key;             /* (a << 32) | b, UINT64_MAX = empty */
-    int32_t *rank, *newid;
+    TokPairEnt *e;             /* key (a << 32) | b, UINT64_MAX = empty */
     size_t cap;
 } TokPairMap;
 
 uint64_t tok_fnv1a(const void *p, size_t n, uint64_t h);
+/* Fast non-cryptographic hash for the in-memory tables (8 bytes per step). */
+static inline uint64_t tok_mix_hash(const char *s, size_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        __builtin_memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+    }
+    uint64_t w = 0;
+    for (size_t k = 0; i < n; i++, k += 8) w |= (uint64_t)(unsigned char)s[i] << k;
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 29);
+}
 #define TOK_FNV_INIT 0xcbf29ce484222325ULL
 
 int tok_strmap_init(TokStrMap *m, size_t n_expected, char **str, uint32_t *len);
@@ -49,8 +64,9 @@ static inline int tok_pairmap_get(const TokPairMap *m, int32_t a, int32_t b, int
     uint64_t k = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
     size_t i = (size_t)((k * 0x9E3779B97F4A7C15ULL) >> 20) & (m->cap - 1);
     for (;;) {
-        if (m->key[i] == k) { *rank = m->rank[i]; *newid = m->newid[i]; return 1; }
-        if (m->key[i] == UINT64_MAX) return 0;
+        const TokPairEnt *e = &m->e[i];
+        if (e->key == k) { *rank = e->rank; *newid = e->newid; return 1; }
+        if (e->key == UINT64_MAX) return 0;
         i = (i + 1) & (m->cap - 1);
     }
 }
@@ -187,6 +203,7 @@ struct Tokenizer {
      * indices abkt[k][abkt_off[k][b] .. abkt_off[k][b+1]), longest first */
     uint32_t *abkt[2];
     uint32_t abkt_off[2][257];
+    pcre2_code *word_re;       /* Rust regex \w (single_word checks): one character, anchored */
     /* per-thread scratch pool */
     pthread_mutex_t pool_mu;
     TokCtx **pool;

@@ -19,6 +19,14 @@ typedef struct Ld { const char *name; VStatus *st; } Ld;
 static int fail_(VStatus *st, int code) { (void)st; (void)code; return -1; }
 #define FAIL(L, ...) fail_((L)->st, vs_set((L)->st, VS_EINVAL, __VA_ARGS__))
 
+/* Allocation failure while loading is treated like everywhere in the tokenizer: a panic
+ * (there is no sensible recovery from running out of memory for a vocabulary). */
+static void *xcalloc(size_t n, size_t size) {
+    void *p = calloc(n ? n : 1, size);
+    VLMC_ASSERT(p != NULL, "out of memory allocating %zu x %zu bytes", n, size);
+    return p;
+}
+
 static char *dupn(const char *s, size_t n) {
     char *d = malloc(n + 1);
     VLMC_ASSERT(d != NULL, "out of memory");
@@ -106,7 +114,7 @@ static int parse_norm(Ld *L, json_t *o, const char *field, TokNorm *n) {
         json_t *a = json_object_get(o, "normalizers");
         if (!json_is_array(a)) return FAIL(L, "%s: %s.normalizers: expected an array", L->name, field);
         n->nsub = json_array_size(a);
-        n->sub = calloc(n->nsub + 1, sizeof *n->sub);
+        n->sub = xcalloc(n->nsub + 1, sizeof *n->sub);
         for (size_t i = 0; i < n->nsub; i++) {
             char f[200];
             snprintf(f, sizeof f, "%s.normalizers[%zu]", field, i);
@@ -159,13 +167,14 @@ static int parse_pre(Ld *L, json_t *o, const char *field, TokPre *p) {
         char *lit = NULL;
         size_t litlen = 0;
         if (parse_pattern(L, o, field, &lit, &litlen, &p->re)) return -1;
-        if (lit) {   /* a literal string splits like its escaped regex */
-            char *esc = malloc(litlen * 4 + 8);
+        if (lit) {   /* a literal string splits like its escaped regex: ASCII punctuation escaped */
+            char *esc = xcalloc(litlen * 2 + 1, 1);
             size_t k = 0;
-            k += (size_t)sprintf(esc + k, "\\Q");
-            memcpy(esc + k, lit, litlen);
-            k += litlen;
-            k += (size_t)sprintf(esc + k, "\\E");
+            for (size_t i = 0; i < litlen; i++) {
+                unsigned char ch = (unsigned char)lit[i];
+                if (ch < 0x80 && !((ch | 32) >= 'a' && (ch | 32) <= 'z') && !(ch >= '0' && ch <= '9')) esc[k++] = '\\';
+                esc[k++] = (char)ch;
+            }
             free(lit);
             snprintf(f, sizeof f, "%s: %s.pattern.String", L->name, field);
             p->re = tok_regex_compile(esc, k, f, L->st);
@@ -193,7 +202,11 @@ static int parse_pre(Ld *L, json_t *o, const char *field, TokPre *p) {
         p->matcher = TM_REGEX;
         p->behavior = TS_REMOVED;
         p->invert = ws;   /* Whitespace keeps \w+|[^\w\s]+; WhitespaceSplit removes whitespace */
-        const char *re = ws ? "\\w+|[^\\w\\s]+" : "\\s";
+        /* Rust regex classes (Whitespace uses the regex crate): \w = Alphabetic + marks + Nd + Pc +
+         * Join_Control, \s = White_Space; spelled out because PCRE2's \w differs */
+        const char *re = ws ? "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}]+"
+                              "|[^\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}\\p{White_Space}]+"
+                            : "\\p{White_Space}";
         snprintf(f, sizeof f, "%s: %s", L->name, field);
         return (p->re = tok_regex_compile(re, strlen(re), f, L->st)) ? 0 : -1;
     }
@@ -209,7 +222,7 @@ static int parse_pre(Ld *L, json_t *o, const char *field, TokPre *p) {
         json_t *a = json_object_get(o, "pretokenizers");
         if (!json_is_array(a)) return FAIL(L, "%s: %s.pretokenizers: expected an array", L->name, field);
         p->nsub = json_array_size(a);
-        p->sub = calloc(p->nsub + 1, sizeof *p->sub);
+        p->sub = xcalloc(p->nsub + 1, sizeof *p->sub);
         for (size_t i = 0; i < p->nsub; i++) {
             snprintf(f, sizeof f, "%s.pretokenizers[%zu]", field, i);
             if (parse_pre(L, json_array_get(a, i), f, &p->sub[i])) return -1;
@@ -256,7 +269,7 @@ static int parse_dec(Ld *L, json_t *o, const char *field, TokDec *d) {
         json_t *a = json_object_get(o, "decoders");
         if (!json_is_array(a)) return FAIL(L, "%s: %s.decoders: expected an array", L->name, field);
         d->nsub = json_array_size(a);
-        d->sub = calloc(d->nsub + 1, sizeof *d->sub);
+        d->sub = xcalloc(d->nsub + 1, sizeof *d->sub);
         for (size_t i = 0; i < d->nsub; i++) {
             char f[200];
             snprintf(f, sizeof f, "%s.decoders[%zu]", field, i);
@@ -368,7 +381,7 @@ static int parse_model(Ld *L, Tokenizer *t, json_t *m) {
         int32_t ia = tok_strmap_get(&t->vocab, a, la), ib = tok_strmap_get(&t->vocab, b, lb);
         if (ia < 0) return FAIL(L, "%s: model.merges[%zu]: token '%.*s' is not in model.vocab", L->name, i, (int)la, a);
         if (ib < 0) return FAIL(L, "%s: model.merges[%zu]: token '%.*s' is not in model.vocab", L->name, i, (int)lb, b);
-        char *ab = malloc(la + lb + 1);
+        char *ab = xcalloc(la + lb + 1, 1);
         memcpy(ab, a, la);
         memcpy(ab + la, b, lb);
         int32_t iab = tok_strmap_get(&t->vocab, ab, la + lb);
@@ -399,7 +412,7 @@ static int parse_model(Ld *L, Tokenizer *t, json_t *m) {
 static int parse_added(Ld *L, Tokenizer *t, json_t *a) {
     if (!a || json_is_null(a)) return 0;
     if (!json_is_array(a)) return FAIL(L, "%s: added_tokens: expected an array", L->name);
-    t->added = calloc(json_array_size(a) + 1, sizeof *t->added);
+    t->added = xcalloc(json_array_size(a) + 1, sizeof *t->added);
     for (size_t i = 0; i < json_array_size(a); i++) {
         json_t *e = json_array_get(a, i);
         json_t *c = json_object_get(e, "content"), *id = json_object_get(e, "id");
@@ -439,18 +452,17 @@ static int load_root(Ld *L, Tokenizer *t, json_t *root) {
     if (parse_added(L, t, json_object_get(root, "added_tokens"))) return -1;
     json_t *n = json_object_get(root, "normalizer"), *p = json_object_get(root, "pre_tokenizer");
     json_t *d = json_object_get(root, "decoder"), *pp = json_object_get(root, "post_processor");
-    if (n && !json_is_null(n) && parse_norm(L, n, "normalizer", t->norm = calloc(1, sizeof *t->norm))) return -1;
-    if (p && !json_is_null(p) && parse_pre(L, p, "pre_tokenizer", t->pre = calloc(1, sizeof *t->pre))) return -1;
-    if (d && !json_is_null(d) && parse_dec(L, d, "decoder", t->dec = calloc(1, sizeof *t->dec))) return -1;
+    if (n && !json_is_null(n) && parse_norm(L, n, "normalizer", t->norm = xcalloc(1, sizeof *t->norm))) return -1;
+    if (p && !json_is_null(p) && parse_pre(L, p, "pre_tokenizer", t->pre = xcalloc(1, sizeof *t->pre))) return -1;
+    if (d && !json_is_null(d) && parse_dec(L, d, "decoder", t->dec = xcalloc(1, sizeof *t->dec))) return -1;
     if (pp && !json_is_null(pp) && parse_post(L, t, pp, "post_processor")) return -1;
     for (size_t i = 0; i < t->prefix.n + t->suffix.n; i++) {
         int32_t id = i < t->prefix.n ? t->prefix.ids[i] : t->suffix.ids[i - t->prefix.n];
         if (id < 0 || id >= t->n_ids || !t->tok[id])
             return FAIL(L, "%s: post_processor: special token id %d is not in the vocabulary", L->name, id);
     }
-    for (int32_t id = 0; id < t->n_ids; id++)
-        if (!t->tok[id]) return FAIL(L, "%s: model.vocab: ids are not contiguous (id %d missing)", L->name, id);
-    t->cp_id = malloc(TOK_CP_FAST * sizeof *t->cp_id);
+    /* ids may have holes (tokenizers allows them): tok[id] stays NULL, decode skips such ids */
+    t->cp_id = xcalloc(TOK_CP_FAST, sizeof *t->cp_id);
     for (int32_t cp = 0; cp < TOK_CP_FAST; cp++) {
         char s[4];
         int k = tok_u8enc(cp, s);
@@ -462,8 +474,7 @@ static int load_root(Ld *L, Tokenizer *t, json_t *root) {
 }
 
 Tokenizer *tok_load_json(const char *json, size_t len, const char *name, VStatus *st) {
-    Tokenizer *t = calloc(1, sizeof *t);
-    if (!t) return vs_set(st, VS_ENOMEM, "out of memory"), NULL;
+    Tokenizer *t = xcalloc(1, sizeof *t);
     pthread_mutex_init(&t->pool_mu, NULL);
     t->name = dupn(name ? name : "tokenizer.json", strlen(name ? name : "tokenizer.json"));
     t->hash = tok_fnv1a(json, len, TOK_FNV_INIT);
@@ -529,6 +540,7 @@ void tok_free(Tokenizer *t) {
     tok_ids_free(&t->suffix);
     for (size_t i = 0; i < t->n_added; i++) { free(t->added[i].content); free(t->added[i].ncontent); }
     free(t->added);
+    if (t->word_re) pcre2_code_free(t->word_re);
     free(t->abkt[0]);
     free(t->abkt[1]);
     free(t->name);

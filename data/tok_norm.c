@@ -1,11 +1,10 @@
 /* data/tok_norm.c — normalizers: NFC/NFD/NFKC/NFKD (utf8proc), Lowercase,
  * Replace (literal or regex), Prepend, Strip, Sequence.
  *
- * Unicode normalization runs on chunks cut before an ASCII character that is
- * followed by ASCII (or the end): such a character is a starter that nothing
- * composes with, so normalizing chunk by chunk equals normalizing the whole
- * text, ASCII runs are copied without calling utf8proc, and offsets stay
- * exact outside changed chunks (a changed chunk maps to its first byte). */
+ * Unicode normalization only calls utf8proc on the short regions around
+ * characters that a normalization form may change (see unicode_norm), so
+ * normalizing region by region equals normalizing the whole text, and
+ * offsets stay exact outside changed regions. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,25 +12,53 @@
 
 #include "data/tok_internal.h"
 
+/* A character no normalization form changes or combines into its left
+ * neighbour: no decomposition, combining class 0, never the second half of a
+ * composition (Hangul jamo/syllables are composed by rule: never stable).
+ * Nearly all Cyrillic, CJK and emoji text is stable. */
+static int stable_char(int32_t cp) {
+    if (cp < 0x80) return 1;
+    if ((cp >= 0x1100 && cp <= 0x11FF) || (cp >= 0xAC00 && cp <= 0xD7A3)) return 0;
+    const utf8proc_property_t *p = utf8proc_get_property(cp);
+    return p->decomp_seqindex == UINT16_MAX && p->combining_class == 0 &&
+           (p->comb_index == UINT16_MAX || p->comb_index < 0x8000);
+}
+
+/* Normalizes region by region: a region starts at the stable character before
+ * an unstable one (it may compose with it) and ends before a stable character
+ * followed by a stable one (nothing can reach across that boundary). Outside
+ * regions text is copied, offsets exact; a changed region maps to its start. */
 static int unicode_norm(int kind, const TokBuf *in, TokBuf *out, VStatus *st) {
     utf8proc_option_t opt = UTF8PROC_STABLE;
     opt |= (kind == TN_NFC || kind == TN_NFKC) ? UTF8PROC_COMPOSE : UTF8PROC_DECOMPOSE;
     if (kind == TN_NFKC || kind == TN_NFKD) opt |= UTF8PROC_COMPAT;
-    const unsigned char *s = (const unsigned char *)in->s;
+    const char *s = in->s;
     size_t n = in->n, i = 0;
     while (i < n) {
-        size_t j = i;
-        while (j < n && s[j] < 0x80) j++;
-        if (j == n) { tb_copy(out, in->s + i, in->track ? in->o + i : NULL, n - i); break; }
-        size_t cs = j > i ? j - 1 : j;   /* the ASCII char before may compose with a combining mark */
-        tb_copy(out, in->s + i, in->track ? in->o + i : NULL, cs - i);
-        size_t e = j;
-        while (e < n && !(s[e] < 0x80 && (e + 1 == n || s[e + 1] < 0x80))) e++;
+        size_t p = i, prev = i;
+        int len = 1;
+        while (p < n) {
+            if ((unsigned char)s[p] < 0x80) { prev = p++; continue; }
+            int32_t cp = tok_u8dec(s + p, &len);
+            if (!stable_char(cp)) break;
+            prev = p;
+            p += (size_t)len;
+        }
+        if (p >= n) { tb_copy(out, s + i, in->track ? in->o + i : NULL, n - i); break; }
+        size_t cs = p > i ? prev : p;
+        tb_copy(out, s + i, in->track ? in->o + i : NULL, cs - i);
+        size_t e = p + (size_t)len;
+        while (e < n) {
+            int l1, l2;
+            if (stable_char(tok_u8dec(s + e, &l1)) && (e + (size_t)l1 >= n || stable_char(tok_u8dec(s + e + l1, &l2))))
+                break;
+            e += (size_t)l1;
+        }
         utf8proc_uint8_t *dst = NULL;
-        utf8proc_ssize_t r = utf8proc_map(s + cs, (utf8proc_ssize_t)(e - cs), &dst, opt);
+        utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)s + cs, (utf8proc_ssize_t)(e - cs), &dst, opt);
         if (r < 0) return vs_set(st, VS_EINVAL, "normalizer: %s", utf8proc_errmsg(r));
         if ((size_t)r == e - cs && memcmp(dst, s + cs, (size_t)r) == 0)
-            tb_copy(out, in->s + cs, in->track ? in->o + cs : NULL, e - cs);
+            tb_copy(out, s + cs, in->track ? in->o + cs : NULL, e - cs);
         else
             tb_put(out, (const char *)dst, (size_t)r, in->track ? in->o[cs] : 0);
         free(dst);

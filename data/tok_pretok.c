@@ -7,6 +7,7 @@
  * NormalizedString::split does; empty pieces are dropped. ByteLevel maps
  * every byte to its printable stand-in (GPT-2 bytes_to_unicode). */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,14 +31,65 @@ static void bl_build(void) {
 }
 void tok_bl_init(void) { pthread_once(&bl_once, bl_build); }
 
+/* Rewrites Oniguruma's Unicode classes (tokenizers compiles tokenizer.json
+ * patterns with Oniguruma) into PCRE2 spellings that mean the same: \s and \S
+ * are the White_Space property (PCRE2's \s also takes U+180E), \w and \W are
+ * Letter | Mark | Decimal_Number | Connector_Punctuation (PCRE2 10.42's \w
+ * lacks marks). An escaped character (\\s) is copied as is. Returns a
+ * malloc'ed pattern and its length. */
+static char *onig_to_pcre2(const char *pat, size_t len, size_t *outlen) {
+    static const char ws[] = "\\p{White_Space}", nws[] = "\\P{White_Space}";
+    static const char w_in[] = "\\p{L}\\p{M}\\p{Nd}\\p{Pc}";
+    char *o = malloc(len * 24 + 1);
+    VLMC_ASSERT(o != NULL, "out of memory");
+    size_t k = 0;
+    int in_class = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = pat[i];
+        if (ch == '\\' && i + 1 < len) {
+            char e = pat[++i];
+            const char *rep = NULL;
+            char buf[64];
+            if (e == 's') rep = ws;
+            else if (e == 'S') rep = nws;
+            else if (e == 'w') rep = in_class ? w_in : (snprintf(buf, sizeof buf, "[%s]", w_in), buf);
+            else if (e == 'W' && !in_class) rep = (snprintf(buf, sizeof buf, "[^%s]", w_in), buf);
+            if (rep) {
+                memcpy(o + k, rep, strlen(rep));
+                k += strlen(rep);
+            } else {
+                o[k++] = '\\';
+                o[k++] = e;
+            }
+            continue;
+        }
+        if (ch == '[' && !in_class) {
+            in_class = 1;
+            o[k++] = ch;
+            /* a ']' right after '[' or '[^' is a literal */
+            if (i + 1 < len && pat[i + 1] == '^') o[k++] = pat[++i];
+            if (i + 1 < len && pat[i + 1] == ']') o[k++] = pat[++i];
+            continue;
+        }
+        if (ch == ']' && in_class) in_class = 0;
+        o[k++] = ch;
+    }
+    o[k] = 0;
+    *outlen = k;
+    return o;
+}
+
 pcre2_code *tok_regex_compile(const char *pat, size_t len, const char *field, VStatus *st) {
     int err;
     PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, len, PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
+    size_t n;
+    char *p = onig_to_pcre2(pat, len, &n);
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)p, n, PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
+    free(p);
     if (!re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(err, msg, sizeof msg);
-        vs_set(st, VS_EINVAL, "%s: invalid regex at offset %zu: %s", field, (size_t)off, (char *)msg);
+        vs_set(st, VS_EINVAL, "%s: invalid regex: %s", field, (char *)msg);
         return NULL;
     }
     pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);   /* falls back to the interpreter when JIT is unavailable */
@@ -191,10 +243,19 @@ static int bytelevel_step(const TokPre *p, TokCtx *c, const TokPieces *in, TokPi
         }
         for (size_t k = 0; k < ne; k++) {   /* Isolated: every event becomes a piece */
             uint32_t start = (uint32_t)out->b.n;
+            tb_reserve(&out->b, 2 * (size_t)c->ev[k].len);   /* each byte maps to 1 or 2 bytes */
+            char *w = out->b.s + out->b.n;
             for (uint32_t j = c->ev[k].off; j < c->ev[k].off + c->ev[k].len; j++) {
                 unsigned char b = (unsigned char)s[j];
-                tb_put(&out->b, tok_bl_map[b], tok_bl_len[b], o ? o[j] : 0);
+                if (o) {
+                    out->b.o[w - out->b.s] = o[j];
+                    if (tok_bl_len[b] == 2) out->b.o[w - out->b.s + 1] = o[j];
+                }
+                w[0] = tok_bl_map[b][0];
+                w[1] = tok_bl_map[b][1];
+                w += tok_bl_len[b];
             }
+            out->b.n = (size_t)(w - out->b.s);
             tp_push(out, start, (uint32_t)out->b.n - start);
         }
     }

@@ -38,7 +38,7 @@ void tok_strmap_free(TokStrMap *m) {
 }
 
 static size_t str_slot(size_t cap, const char *s, size_t n) {
-    return (size_t)(tok_fnv1a(s, n, TOK_FNV_INIT) * 0x9E3779B97F4A7C15ULL >> 17) & (cap - 1);
+    return (size_t)tok_mix_hash(s, n) & (cap - 1);
 }
 
 int32_t tok_strmap_get(const TokStrMap *m, const char *s, size_t n) {
@@ -63,31 +63,25 @@ int tok_strmap_put(TokStrMap *m, int32_t id) {
 
 int tok_pairmap_init(TokPairMap *m, size_t n_expected) {
     m->cap = pow2_at_least(2 * n_expected + 16);
-    m->key = malloc(m->cap * sizeof *m->key);
-    m->rank = malloc(m->cap * sizeof *m->rank);
-    m->newid = malloc(m->cap * sizeof *m->newid);
-    if (!m->key || !m->rank || !m->newid) return -1;
-    memset(m->key, 0xff, m->cap * sizeof *m->key);
+    m->e = malloc(m->cap * sizeof *m->e);
+    if (!m->e) return -1;
+    for (size_t i = 0; i < m->cap; i++) m->e[i].key = UINT64_MAX;
     return 0;
 }
 
 void tok_pairmap_free(TokPairMap *m) {
-    free(m->key);
-    free(m->rank);
-    free(m->newid);
-    m->key = NULL;
-    m->rank = m->newid = NULL;
+    free(m->e);
+    m->e = NULL;
 }
 
 void tok_pairmap_put(TokPairMap *m, int32_t a, int32_t b, int32_t rank, int32_t newid) {
     uint64_t k = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
     size_t i = (size_t)((k * 0x9E3779B97F4A7C15ULL) >> 20) & (m->cap - 1);
     for (;;) {
-        if (m->key[i] == k) return;   /* tokenizers keeps the first (lowest-rank) merge of a pair */
-        if (m->key[i] == UINT64_MAX) {
-            m->key[i] = k;
-            m->rank[i] = rank;
-            m->newid[i] = newid;
+        TokPairEnt *e = &m->e[i];
+        if (e->key == k) return;   /* tokenizers keeps the first (lowest-rank) merge of a pair */
+        if (e->key == UINT64_MAX) {
+            *e = (TokPairEnt){k, rank, newid};
             return;
         }
         i = (i + 1) & (m->cap - 1);
@@ -201,6 +195,13 @@ size_t tok_u8valid(const char *s, size_t n) {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
+        while (i + 8 <= n) {   /* ASCII runs 8 bytes at a time */
+            uint64_t w;
+            memcpy(&w, u + i, 8);
+            if (w & 0x8080808080808080ULL) break;
+            i += 8;
+        }
+        if (i >= n) break;
         if (u[i] < 0x80) { i++; continue; }
         int bad = 0, k = u8_seq(u + i, n - i, &bad);
         if (!k) return i;

@@ -4,7 +4,17 @@
  * same file. A Tokenizer is immutable after loading (except tok_add_special,
  * called before any encoding), so one instance is shared by all loader threads.
  * tok_hash identifies the file content; it is stored wherever ids are stored
- * (shards, checkpoints) so that stale ids are detected. */
+ * (shards, checkpoints) so that stale ids are detected.
+ *
+ * Supported: model BPE (merges "a b" or ["a","b"], unk_token, fuse_unk,
+ * byte_fallback, ignore_merges); added_tokens (special, lstrip, rstrip,
+ * single_word, normalized); normalizers NFC/NFD/NFKC/NFKD, Lowercase, Replace,
+ * Prepend, Strip, Sequence; pre-tokenizers ByteLevel, Split, Digits,
+ * Whitespace, WhitespaceSplit, Metaspace, Sequence; decoders ByteLevel,
+ * ByteFallback, Metaspace, Replace (literal), Fuse, Strip, Sequence;
+ * post-processors TemplateProcessing, ByteLevel, Bert/Roberta, Sequence.
+ * Anything else fails to load with VS_EUNSUP naming the field. Encoding
+ * takes scratch from a per-tokenizer pool, so concurrent calls are safe. */
 #ifndef VLMC_DATA_TOKENIZER_H
 #define VLMC_DATA_TOKENIZER_H
 
@@ -25,23 +35,30 @@ Tokenizer *tok_load(const char *path, VStatus *st);
 Tokenizer *tok_load_json(const char *json, size_t len, const char *name_for_errors, VStatus *st);
 void tok_free(Tokenizer *t);
 
-/* Appends the ids of text (UTF-8, len bytes) to out. add_special: run the
- * post-processor (BOS/EOS as tokenizer.json says). */
+/* Appends the ids of text (UTF-8, len bytes; invalid UTF-8 is an error
+ * naming the byte offset) to out. add_special: run the post-processor
+ * (BOS/EOS as tokenizer.json says). */
 int tok_encode(const Tokenizer *t, const char *text, size_t len, int add_special, TokIds *out, VStatus *st);
 /* Encodes n texts over nthreads threads (the caller's thread included);
  * outs[i] is reset and receives the ids of texts[i]. On error, the first
  * failing text is named in st. */
 int tok_encode_batch(const Tokenizer *t, const char *const *texts, const size_t *lens, size_t n, int add_special,
                      TokIds *outs, int nthreads, VStatus *st);
-/* Decodes ids into a malloc'ed NUL-terminated string; skip_special drops special tokens. */
+/* Decodes ids into a malloc'ed NUL-terminated string (NULL + st on an id
+ * outside the vocabulary); skip_special drops special tokens. */
 char *tok_decode(const Tokenizer *t, const int32_t *ids, size_t n, int skip_special, VStatus *st);
+/* Same, also giving the length: decoded text may contain NUL bytes (<0x00>). */
+char *tok_decode_len(const Tokenizer *t, const int32_t *ids, size_t n, int skip_special, size_t *len, VStatus *st);
 
-int32_t tok_vocab_size(const Tokenizer *t);       /* including added tokens */
+int32_t tok_vocab_size(const Tokenizer *t);       /* max id + 1, added tokens included (embedding rows) */
 int32_t tok_token_id(const Tokenizer *t, const char *token);   /* -1 when absent */
-const char *tok_id_token(const Tokenizer *t, int32_t id);     /* NULL when out of range */
-/* Adds a special token (e.g. "<image>") if absent; returns its id. */
+const char *tok_id_token(const Tokenizer *t, int32_t id);     /* NULL when out of range or a hole */
+/* Adds a special token (e.g. "<image>") if absent; returns its id (a new one
+ * is tok_vocab_size() - 1 after the call). Not thread-safe: call before
+ * encoding. Changes tok_hash (the ids now depend on the addition). */
 int32_t tok_add_special(Tokenizer *t, const char *token, VStatus *st);
-/* 64-bit content hash, printed as 16 hex digits. */
+/* 64-bit identity: FNV-1a over the file bytes, then over tokens added at run
+ * time; printed as 16 hex digits. */
 uint64_t tok_hash(const Tokenizer *t);
 
 void tok_ids_push(TokIds *v, int32_t id);
@@ -57,16 +74,29 @@ typedef struct TokMessage {
     int n_images;         /* image placeholders to insert before the text */
 } TokMessage;
 
-/* Renders a conversation with format "chatml" | "llama3" | "llava_v1" | "plain".
- * ids: token ids; mask: 1 on assistant-response tokens (the loss mask), same
- * length. image_token: id inserted image_seq_len times per image (one
- * placeholder run per image). add_generation_prompt: end with the assistant
+/* Renders a conversation with format "chatml" | "llama3" | "llava_v1" | "plain",
+ * reproducing the model's own template (SmolLM2 / Qwen2 chatml, Llama 3,
+ * LLaVA vicuna v1, LLaVA stage-1 plain), then tokenizes the rendered text in
+ * one piece (as transformers' apply_chat_template does).
+ * Appends to ids the token ids and to mask 1 on tokens overlapping what the assistant says
+ * (its text and end token: <|im_end|>, <|eot_id|>, </s>, or "\n" for plain),
+ * the loss mask for SFT/DPO; same length as ids.
+ * Images: a user message with n_images gets, before its text, n_images runs
+ * of image_seq_len copies of the image_token's text, each run followed by
+ * "\n" (LLaVA's "<image>\n"); `plain` renders only the runs for the user
+ * turn (LLaVA stage 1 drops the prompt) and the assistant text + "\n".
+ * A system message may only come first. default_system: the system prompt a
+ * template injects when the conversation has none (chatml: SmolLM2's "You are
+ * a helpful AI assistant named SmolLM, trained by Hugging Face", Qwen2's "You
+ * are a helpful assistant."); NULL = the format's own default (llava_v1: the
+ * vicuna prompt; others: none). add_generation_prompt: end with the assistant
  * header (for generation). */
 typedef struct TokChatOpts {
     const char *format;
     int32_t image_token;
     int image_seq_len;
     int add_generation_prompt;
+    const char *default_system;
 } TokChatOpts;
 
 int tok_render_chat(const Tokenizer *t, const TokChatOpts *opt, const TokMessage *msgs, size_t n,

@@ -12,7 +12,8 @@ encodings for a *different* test corpus (seed 2, >= 1 MB) and edge cases:
   tests/golden/tok/FAMILY.lines.bin  per corpus line: u32 ntok, u64 fnv1a(ids as int32 LE),
                                      u64 fnv1a(decode(ids) UTF-8)   (little endian, packed)
                                      encoded with add_special_tokens=True
-  tests/golden/tok/FAMILY.edge.json  [{text, ids, ids_nospecial, decoded, decoded_skip}]
+  tests/golden/tok/FAMILY.edge.json  [{text, ids, ids_nospecial, decoded, decoded_skip}]; null = same as
+                                     the field before (ids / text / decoded)
   tests/golden/tok/chat.json         chat-template renderings (ids + assistant mask)
                                      from transformers.apply_chat_template
 
@@ -240,17 +241,20 @@ def fnv1a(data):
     return h
 
 
-EDGE = ["", "\ufffd", "a\ufffdb", "\r\n", "\r\n\r\n  \r\n", "x" * 3000, "hello" * 600, " " * 100, "\t\t\n\n",
+EDGE = ["", "\ufffd", "a\ufffdb", "\r\n", "\r\n\r\n  \r\n", "x" * 2000, "hello" * 400, " " * 100, "\t\t\n\n",
         " leading space", "trailing   ", "Hi<|im_end|>there", "<|im_end|><|im_end|>", "a <mask> b", "a<mask>b",
         "  <mask>", "a [R]  b", "[R]\n\nz", "xyzzy xyzzyq _xyzzy xyzzy. (xyzzy)", "xyzzy", "<0x41><s></s>",
         "<image><image>\nDescribe.", "e\u0301 ﬁ Å ½ ǅ", "I'M HERE, it'S ſ", "Привет, мир!", "你好，世界。",
         "👨‍👩‍👧‍👦🇷🇺", "𠀋𪚥龘", "int main() {\n\treturn 0;\n}\n", "1234567890 3.14159", "\u00a0\u3000\u2003x",
-        "<|begin_of_text|>hi<|eot_id|>", "a\x00b", "\x85\u2028\x0b"]
+        "<|begin_of_text|>hi<|eot_id|>", "a\x00b", "\x85\u2028\x0b",
+        # found by tests/golden/fuzz_tokenizers.py: U+180E is not \s for Oniguruma; single_word's \w
+        # includes marks and joiners but not No
+        "a\u180e's b", " \u180e\u205f  x\u180e", "xyzzy\u0301 xyzzy\u200d xyzzy\u00b2 xyzzy\u2163 _xyzzy"]
 
 
 def write_goldens(name, tok, j, test_lines):
     with open(os.path.join(OUT, f"{name}.json"), "w", encoding="utf-8") as f:
-        json.dump(j, f, ensure_ascii=False, indent=1)
+        json.dump(j, f, ensure_ascii=False)
     # reload from the written file: the goldens are what *that file* produces
     tok = Tokenizer.from_file(os.path.join(OUT, f"{name}.json"))
     encs = tok.encode_batch(test_lines, add_special_tokens=True)
@@ -265,12 +269,51 @@ def write_goldens(name, tok, j, test_lines):
     for s in EDGE:
         a = tok.encode(s, add_special_tokens=True).ids
         b = tok.encode(s, add_special_tokens=False).ids
-        edge.append({"text": s, "ids": a, "ids_nospecial": b, "decoded": tok.decode(a, skip_special_tokens=False),
-                     "decoded_skip": tok.decode(a, skip_special_tokens=True)})
+        d = tok.decode(a, skip_special_tokens=False)
+        ds = tok.decode(a, skip_special_tokens=True)
+        # null = same as the field before (keeps the files small)
+        edge.append({"text": s, "ids": a, "ids_nospecial": None if b == a else b, "decoded": None if d == s else d,
+                     "decoded_skip": None if ds == d else ds})
     with open(os.path.join(OUT, f"{name}.edge.json"), "w", encoding="utf-8") as f:
         json.dump(edge, f, ensure_ascii=False)
     ntok = sum(len(e.ids) for e in encs)
     print(f"{name}: vocab {tok.get_vocab_size()}, {len(test_lines)} lines, {ntok} tokens")
+
+
+def write_variants(gpt2, sp, test):
+    """The other components, on the trained models: variants of the gpt2 and SentencePiece files."""
+    bl = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}
+    v = {
+        # NFKC + Lowercase + Strip + regex Replace; Digits, literal Split merged with the previous piece
+        "var_a": (gpt2, {"type": "Sequence", "normalizers": [
+            {"type": "NFKC"}, {"type": "Lowercase"}, {"type": "Strip", "strip_left": True, "strip_right": True},
+            {"type": "Replace", "pattern": {"Regex": "\\s{2,}"}, "content": "  "}]},
+            {"type": "Sequence", "pretokenizers": [
+                {"type": "Digits", "individual_digits": True},
+                {"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithPrevious", "invert": False},
+                dict(bl, add_prefix_space=True)]}),
+        # NFD; whitespace removed; punctuation runs contiguous; inverted split
+        "var_b": (gpt2, {"type": "NFD"}, {"type": "Sequence", "pretokenizers": [
+            {"type": "WhitespaceSplit"},
+            {"type": "Split", "pattern": {"Regex": "[,.!?]"}, "behavior": "Contiguous", "invert": False},
+            {"type": "Split", "pattern": {"Regex": "\\p{L}+"}, "behavior": "MergedWithNext", "invert": True},
+            bl]}),
+        # NFKD; Whitespace (\w+|[^\w\s]+), Digits contiguous, Removed behaviour
+        "var_c": (gpt2, {"type": "NFKD"}, {"type": "Sequence", "pretokenizers": [
+            {"type": "Whitespace"}, {"type": "Digits", "individual_digits": False},
+            {"type": "Split", "pattern": {"String": "e"}, "behavior": "Removed", "invert": False}, bl]}),
+        # Metaspace split=true, prepend always (older SentencePiece conversions)
+        "var_d": (sp, None, {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": True}),
+    }
+    for name, (base, norm, pre) in v.items():
+        j = json.loads(json.dumps(base))
+        j["normalizer"] = norm
+        j["pre_tokenizer"] = pre
+        if name == "var_d":
+            j["decoder"] = {"type": "Sequence", "decoders": [
+                {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": True},
+                {"type": "ByteFallback"}, {"type": "Fuse"}]}
+        write_goldens(name, Tokenizer.from_str(json.dumps(j)), j, test)
 
 
 def main():
@@ -291,6 +334,7 @@ def main():
     (l2, j2), (mi, jm) = train_sentencepiece(train, 2500)
     write_goldens("llama2", l2, j2, test)
     write_goldens("mistral", mi, jm, test)
+    write_variants(json.loads(open(os.path.join(OUT, "gpt2.json"), encoding="utf-8").read()), jm, test)
     import make_chat_goldens  # noqa: E402  (same folder) chat templates on the tokenizers just written
     make_chat_goldens.main(OUT)
 

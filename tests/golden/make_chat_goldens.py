@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""tests/golden/make_chat_goldens.py — chat-template goldens for data/tok_chat.c.
+
+Called by make_tokenizers.py after the tokenizers are written. For each
+built-in format, sets the model's own chat template (public Jinja strings,
+written out below, with {% generation %} around what the assistant says) on
+the trained tokenizer and renders conversations with transformers'
+apply_chat_template(return_assistant_tokens_mask=True): ids and the
+reference assistant mask go to tests/golden/tok/chat.json.
+
+Image placeholders: a message with n images has its content prefixed by n
+runs of IMAGE_SEQ_LEN "<image>" tokens, each run followed by "\n" (LLaVA's
+"<image>\n"); the `plain` format (LLaVA stage 1) renders only "<image>" runs
+for the user turn, then the caption + "\n".
+"""
+import json
+import os
+
+from transformers import PreTrainedTokenizerFast
+
+IMAGE_SEQ_LEN = 3
+
+SMOLLM2 = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}"
+    "{% endif %}{{'<|im_start|>' + message['role'] + '\n'}}{% if message['role'] == 'assistant' %}"
+    "{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}{% else %}"
+    "{{ message['content'] + '<|im_end|>' }}{% endif %}{{ '\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+QWEN2 = SMOLLM2.replace("You are a helpful AI assistant named SmolLM, trained by Hugging Face",
+                        "You are a helpful assistant.")
+LLAMA3 = (
+    "{% set loop_messages = messages %}{% for message in loop_messages %}"
+    "{% if loop.index0 == 0 %}{{ bos_token }}{% endif %}"
+    "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' }}"
+    "{% if message['role'] == 'assistant' %}{% generation %}{{ message['content'] | trim + '<|eot_id|>' }}"
+    "{% endgeneration %}{% else %}{{ message['content'] | trim + '<|eot_id|>' }}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}")
+VICUNA_SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
+                 "The assistant gives helpful, detailed, and polite answers to the human's questions.")
+LLAVA_V1 = (
+    "{% if messages[0]['role'] == 'system' %}{% set system = messages[0]['content'] %}"
+    "{% set loop_messages = messages[1:] %}{% else %}{% set system = '" + VICUNA_SYSTEM.replace("'", "\\'") + "' %}"
+    "{% set loop_messages = messages %}{% endif %}{{ bos_token + system + ' ' }}"
+    "{% for message in loop_messages %}{% if message['role'] == 'user' %}{{ 'USER: ' + message['content'] + ' ' }}"
+    "{% else %}{{ 'ASSISTANT: ' }}{% generation %}{{ message['content'] + '</s>' }}{% endgeneration %}{% endif %}"
+    "{% endfor %}{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}")
+PLAIN = (
+    "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}{{ message['content'] }}"
+    "{% elif message['role'] == 'assistant' %}{% generation %}{{ message['content'] + '\n' }}{% endgeneration %}"
+    "{% endif %}{% endfor %}")
+
+# format, tokenizer family, template, bos, default system prompt the template injects
+SETUPS = [("chatml", "gpt2", SMOLLM2, None, "You are a helpful AI assistant named SmolLM, trained by Hugging Face"),
+          ("chatml", "qwen2", QWEN2, None, "You are a helpful assistant."),
+          ("llama3", "llama3", LLAMA3, "<|begin_of_text|>", None),
+          ("llava_v1", "llama2", LLAVA_V1, "<s>", VICUNA_SYSTEM),
+          ("llava_v1", "mistral", LLAVA_V1, "<s>", VICUNA_SYSTEM),
+          ("plain", "llama2", PLAIN, "<s>", None)]
+
+# (role, text, n_images)
+CONVS = [
+    [("user", "Hello! How are you?", 0), ("assistant", "I'm fine, thanks. And you?", 0)],
+    [("system", "You answer briefly.", 0), ("user", "What is 2+2?", 0), ("assistant", "4.", 0),
+     ("user", "И по-русски?", 0), ("assistant", "Четыре.", 0), ("user", "中文呢？", 0), ("assistant", "四。\n", 0)],
+    [("user", "Describe the picture.", 1), ("assistant", "A cat sits on a red sofa 🐱.", 0)],
+    [("user", "Compare these two images:", 2), ("assistant", "  The first is darker;\tthe second has more trees.  ", 0),
+     ("user", "Why?", 0)],
+    [("system", "Ты — помощник.", 0), ("user", "  Привет,  мир  ", 1), ("assistant", "Здравствуйте! Чем помочь?", 0)],
+    [("user", "def f(x):\n    return x ** 2\n\nExplain.", 0), ("assistant", "It squares x.\n\n```python\nf(3) == 9\n```", 0)],
+]
+PLAIN_CONVS = [[("user", "", 1), ("assistant", "A red bus on a city street.", 0)],
+               [("user", "ignored prompt", 1), ("assistant", "Два кота спят на диване.", 0)]]
+
+
+def content(fmt, text, n_images):
+    if fmt == "plain":
+        return "<image>" * IMAGE_SEQ_LEN * n_images
+    return ("<image>" * IMAGE_SEQ_LEN + "\n") * n_images + text
+
+
+def main(out_dir):
+    cases = []
+    for fmt, fam, tmpl, bos, default_system in SETUPS:
+        tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(out_dir, f"{fam}.json"))
+        if bos:
+            tok.bos_token = bos
+        tok.chat_template = tmpl
+        convs = PLAIN_CONVS if fmt == "plain" else CONVS
+        for ci, conv in enumerate(convs):
+            for agp in ([False, True] if conv[-1][0] == "user" else [False]):
+                msgs = [{"role": r, "content": content(fmt, t, n) if r == "user" else t} for r, t, n in conv]
+                if fmt == "plain":   # the assistant turn is the caption, no image
+                    msgs = [{"role": r, "content": content(fmt, t, n) if r == "user" else t} for r, t, n in conv]
+                out = tok.apply_chat_template(msgs, tokenize=True, add_generation_prompt=agp, return_dict=True,
+                                              return_assistant_tokens_mask=True)
+                ids = list(out["input_ids"])
+                mask = list(out["assistant_masks"])
+                assert len(ids) == len(mask)
+                cases.append({"format": fmt, "family": fam, "conv": ci, "default_system": default_system,
+                              "image_seq_len": IMAGE_SEQ_LEN, "add_generation_prompt": agp,
+                              "messages": [{"role": r, "text": t, "n_images": n} for r, t, n in conv],
+                              "rendered": tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=agp),
+                              "ids": ids, "mask": mask})
+    with open(os.path.join(out_dir, "chat.json"), "w", encoding="utf-8") as f:
+        json.dump(cases, f, ensure_ascii=False, indent=0)
+    print(f"chat: {len(cases)} renderings")
+
+
+if __name__ == "__main__":
+    main(os.path.join(os.path.dirname(os.path.abspath(__file__)), "tok"))

@@ -127,6 +127,25 @@ int gen_greedy(Generator *g, const GenPrompt *p, int max_new, const int32_t *sto
     return 0;
 }
 
+int gen_greedy_matches(Generator *g, const GenPrompt *p, const int32_t *want, int n_want, int *match, VStatus *st) {
+    *match = 0;
+    if (n_want < 1) return vs_set(st, VS_EINVAL, "generate: empty expected continuation");
+    int rc = check_prompt(g, p, n_want, st);
+    if (rc) return rc;
+    int V = g->m->cfg.llm.vocab, len = p->n;
+    memcpy(g->tokens, p->ids, (size_t)p->n * sizeof(int32_t));
+    for (int k = 0; k < n_want; k++) {
+        if ((rc = run_rows(g, p, 1, len, &len, st))) return rc;
+        const float *last = g->logits + (size_t)(len - 1) * V;
+        int best = 0;
+        for (int v = 1; v < V; v++) best = last[v] > last[best] ? v : best;
+        if (best != want[k]) return 0;
+        g->tokens[len++] = best;
+    }
+    *match = 1;
+    return 0;
+}
+
 int gen_score_options(Generator *g, const GenPrompt *p, const int32_t *const *opts, const int *opt_len, int n_opts,
                       double *logprob, VStatus *st) {
     if (n_opts < 1 || n_opts > g->max_rows)

@@ -52,6 +52,10 @@ void gen_close(Generator *g);
  * the new tokens, *n_out their count. */
 int gen_greedy(Generator *g, const GenPrompt *p, int max_new, const int32_t *stop, int n_stop, int32_t *out,
                int *n_out, VStatus *st);
+/* Greedy decoding that gives up at the first token differing from
+ * want[0..n_want): *match = 1 when the greedy continuation starts with all
+ * of want (exact-match scoring without decoding past the first mistake). */
+int gen_greedy_matches(Generator *g, const GenPrompt *p, const int32_t *want, int n_want, int *match, VStatus *st);
 
 /* Log-likelihood of each option (opts[o]: opt_len[o] >= 1 tokens) given the prompt. */
 int gen_score_options(Generator *g, const GenPrompt *p, const int32_t *const *opts, const int *opt_len, int n_opts,

@@ -12,7 +12,7 @@
 #include "eval/shapes_eval.h"
 
 #define MAX_TOK 256
-#define OPEN_MAX_NEW 8
+#define OPEN_MAX_NEW 8   /* longest answer + end tokens */
 
 typedef struct Ctx {
     Vlm *m;
@@ -100,15 +100,8 @@ static int ask(Ctx *c, const ShQuestion *q, const ShScene *sc, int *mc, int *bla
         for (int k = 1; k < q->n_choices; k++) best = lp[k] > lp[best] ? k : best;
         *blank_ok = best == q->answer;
     }
-    /* open answer: greedy until the answer's end token (the last token of a rendered answer) */
-    int32_t out[OPEN_MAX_NEW], stop = opt_tok[q->answer][opt_len[q->answer] - 1];
-    int n_out = 0;
-    if ((rc = gen_greedy(&c->g, &p, OPEN_MAX_NEW, &stop, 1, out, &n_out, st))) return rc;
-    if (n_out && out[n_out - 1] == stop) n_out--;
-    /* right when the tokens equal the rendered right answer's (the codec has no detokenizer) */
-    int n_want = opt_len[q->answer] - 1;
-    *open_ok = n_out == n_want && !memcmp(out, opt_tok[q->answer], (size_t)n_out * sizeof(int32_t));
-    return 0;
+    /* open answer: the greedy continuation is the right answer's tokens and its end token */
+    return gen_greedy_matches(&c->g, &p, opt_tok[q->answer], opt_len[q->answer], open_ok, st);
 }
 
 static double now_s(void) {

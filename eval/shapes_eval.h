@@ -7,8 +7,8 @@
  *          templated question with the image (eval/generate.h);
  *   blank  the same with a blank image (sh_render(blank=1)): the image-
  *          ablated model — what the text alone gets;
- *   open   greedy answer (up to 8 tokens, stops at the turn's end) equal to
- *          the right answer after trimming whitespace;
+ *   open   the greedy continuation is exactly the right answer's tokens and
+ *          the turn's end token (decoding stops at the first wrong token);
  *   chance mean of 1 / number of choices.
  * Text-only vocabulary questions: mc and open per language, no image.
  * Images go through the run's image codec (PNG bytes -> S x S) and the

@@ -130,6 +130,13 @@ static void test_greedy(void) {
     int first = 0;
     while (out[first] != stop) first++;
     CHECK(n2 == first + 1 && out2[n2 - 1] == stop && !memcmp(out2, out, (size_t)n2 * 4), "stopped after %d tokens", n2);
+    /* exact-match decoding: the greedy tokens match; a changed token stops it */
+    int match = -1;
+    CHECK(gen_greedy_matches(&g, &p, out, 5, &match, &st) == 0 && match == 1, "%s", st.msg);
+    int32_t want[5];
+    memcpy(want, out, sizeof want);
+    want[3] = (want[3] + 1) % 48;
+    CHECK(gen_greedy_matches(&g, &p, want, 5, &match, &st) == 0 && match == 0, "%s", st.msg);
     gen_close(&g);
     fx_close(&f);
 }

@@ -16,7 +16,9 @@
  *    R = (255-K) - round(C*(255-K)/255), likewise G (M) and B (Y).
  *  - DCT scaling (opt->min_w, min_h > 0): the largest 1/d, d in {8,4,2},
  *    with width >= d*min_w and height >= d*min_h — the same choice as
- *    Pillow's Image.draft(), so the pixels equal Pillow's drafted decode. */
+ *    Pillow's Image.draft(), so the pixels equal Pillow's drafted decode.
+ *  - Two modes: decode into an Image, or stream chunks of rows to a sink
+ *    (img_load_preprocessed), which never holds the full-size image. */
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,7 @@ typedef struct JCtx {
     jmp_buf jb;
     char msg[JMSG_LENGTH_MAX + 32];
     uint8_t *cmyk_row;          // (w, 4) scratch row for CMYK files
+    uint8_t *chunk;             // streaming: CHUNK rows of (w*3 + 16) bytes
 } JCtx;
 
 static void j_error_exit(j_common_ptr ci) {
@@ -78,7 +81,9 @@ static void find_exif(struct jpeg_decompress_struct *ci, int *orient) {
     }
 }
 
-int img__decode_jpeg(const uint8_t *buf, size_t n, const ImgDecodeOpts *opt, Image *out, int *orient, VStatus *st) {
+/* Decodes into out (sink == NULL) or streams rows to sink. */
+static int jpeg_run(const uint8_t *buf, size_t n, const ImgDecodeOpts *opt, Image *out, const ImgRowSink *sink,
+                    int *orient, VStatus *st) {
     struct jpeg_decompress_struct ci;
     JCtx c;
     memset(&c, 0, sizeof c);
@@ -88,7 +93,8 @@ int img__decode_jpeg(const uint8_t *buf, size_t n, const ImgDecodeOpts *opt, Ima
     if (setjmp(c.jb)) {
         jpeg_destroy_decompress(&ci);
         free(c.cmyk_row);
-        img_free(out);
+        free(c.chunk);
+        if (out) img_free(out);
         if (strncmp(c.msg, "truncated", 9) == 0) return vs_set(st, VS_EINVAL, "JPEG: %s", c.msg);
         return vs_set(st, VS_EINVAL, "corrupt JPEG: %s", c.msg);
     }
@@ -96,11 +102,9 @@ int img__decode_jpeg(const uint8_t *buf, size_t n, const ImgDecodeOpts *opt, Ima
     jpeg_mem_src(&ci, buf, (unsigned long)n);
     if (opt->apply_exif) jpeg_save_markers(&ci, JPEG_APP0 + 1, 0xFFFF);
     jpeg_read_header(&ci, TRUE);
-    if (img__check_dims("JPEG", ci.image_width, ci.image_height, opt->max_pixels, st)) {
-        jpeg_destroy_decompress(&ci);
-        return st ? st->code : VS_ENOMEM;
-    }
-    if (opt->apply_exif) find_exif(&ci, orient);
+    int rc = 0;
+    if ((rc = img__check_dims("JPEG", ci.image_width, ci.image_height, opt->max_pixels, st))) goto fail;
+    if (opt->apply_exif && orient) find_exif(&ci, orient);
     int cmyk = ci.jpeg_color_space == JCS_CMYK || ci.jpeg_color_space == JCS_YCCK;
     ci.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
     if (opt->min_w > 0 && opt->min_h > 0) {
@@ -112,41 +116,53 @@ int img__decode_jpeg(const uint8_t *buf, size_t n, const ImgDecodeOpts *opt, Ima
             }
         }
     }
-    jpeg_start_decompress(&ci);
+    jpeg_calc_output_dimensions(&ci);
     int w = (int)ci.output_width, h = (int)ci.output_height;
-    if (img__alloc(out, w, h, st)) {
-        jpeg_destroy_decompress(&ci);
-        return st ? st->code : VS_ENOMEM;
-    }
-    if (cmyk) {
-        if (!(c.cmyk_row = malloc((size_t)w * 4))) {
-            jpeg_destroy_decompress(&ci);
-            img_free(out);
-            return vs_set(st, VS_ENOMEM, "JPEG: out of memory for a CMYK row");
+    if (sink && (rc = sink->begin(sink->ctx, w, h, st))) goto fail;  // before any pixel work
+    jpeg_start_decompress(&ci);
+    size_t rowb = (size_t)w * 3, stride = sink ? rowb + 16 : rowb;
+    enum { CHUNK = 16 };
+    if (sink) c.chunk = malloc(stride * CHUNK);
+    else rc = img__alloc(out, w, h, st);
+    if (cmyk && !rc) c.cmyk_row = malloc((size_t)w * 4);
+    if (!rc && ((sink && !c.chunk) || (cmyk && !c.cmyk_row))) rc = vs_set(st, VS_ENOMEM, "JPEG: out of memory");
+    if (rc) goto fail;
+    while (ci.output_scanline < ci.output_height) {
+        unsigned y = ci.output_scanline, k = 0;
+        uint8_t *base = sink ? c.chunk : out->px + (size_t)y * rowb;
+        while (k < CHUNK && y + k < ci.output_height) {
+            JSAMPROW rows[CHUNK];
+            unsigned want = cmyk ? 1 : CHUNK - k;
+            if (y + k + want > ci.output_height) want = ci.output_height - y - k;
+            for (unsigned r = 0; r < want; r++) rows[r] = cmyk ? c.cmyk_row : base + (size_t)(k + r) * stride;
+            unsigned got = jpeg_read_scanlines(&ci, rows, want);
+            if (got == 0) break;
+            if (cmyk) cmyk_to_rgb(c.cmyk_row, base + (size_t)k * stride, w);
+            k += got;
         }
-        while (ci.output_scanline < ci.output_height) {
-            JSAMPROW r = c.cmyk_row;
-            unsigned y = ci.output_scanline;
-            if (jpeg_read_scanlines(&ci, &r, 1) != 1) break;
-            cmyk_to_rgb(c.cmyk_row, out->px + (size_t)y * w * 3, w);
+        if (k == 0) {
+            rc = vs_set(st, VS_EINVAL, "truncated JPEG (%u of %d rows)", y, h);
+            goto fail;
         }
-    } else {
-        while (ci.output_scanline < ci.output_height) {
-            JSAMPROW rows[16];
-            unsigned y = ci.output_scanline, k = 0;
-            for (; k < 16 && y + k < ci.output_height; k++) rows[k] = out->px + (size_t)(y + k) * w * 3;
-            if (jpeg_read_scanlines(&ci, rows, k) == 0) break;
-        }
-    }
-    if (ci.output_scanline < ci.output_height) {
-        int got = (int)ci.output_scanline;
-        jpeg_destroy_decompress(&ci);
-        free(c.cmyk_row);
-        img_free(out);
-        return vs_set(st, VS_EINVAL, "truncated JPEG (%d of %d rows)", got, h);
+        if (sink && (rc = sink->rows(sink->ctx, c.chunk, stride, (int)y, (int)k, st))) goto fail;
     }
     jpeg_finish_decompress(&ci);
     jpeg_destroy_decompress(&ci);
     free(c.cmyk_row);
+    free(c.chunk);
     return 0;
+fail:
+    jpeg_destroy_decompress(&ci);
+    free(c.cmyk_row);
+    free(c.chunk);
+    if (out) img_free(out);
+    return rc;
+}
+
+int img__decode_jpeg(const uint8_t *buf, size_t n, const ImgDecodeOpts *opt, Image *out, int *orient, VStatus *st) {
+    return jpeg_run(buf, n, opt, out, NULL, orient, st);
+}
+
+int img__jpeg_stream(const uint8_t *buf, size_t n, const ImgDecodeOpts *opt, const ImgRowSink *sink, VStatus *st) {
+    return jpeg_run(buf, n, opt, NULL, sink, NULL, st);
 }

@@ -78,13 +78,15 @@ int img__decode_png(const uint8_t *buf, size_t n, const ImgDecodeOpts *opt, Imag
         if (png_get_eXIf_1(png, info, &ne, &ex) && ex) *orient = img__exif_orientation(ex, ne);
     }
     int ct = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
-    int gray16 = depth == 16 && (ct == PNG_COLOR_TYPE_GRAY || ct == PNG_COLOR_TYPE_GRAY_ALPHA);
+    // 16-bit gray without alpha is Pillow's "I;16" (clipped to 255 on conversion);
+    // 16-bit gray + alpha opens as 8-bit high bytes like every other mode
+    int gray16 = depth == 16 && ct == PNG_COLOR_TYPE_GRAY;
     int alpha = !gray16 && ((ct & PNG_COLOR_MASK_ALPHA) || png_get_valid(png, info, PNG_INFO_tRNS));
     if (gray16) {
         // Pillow opens these as "I;16" and converts to L by clipping at 255,
         // so the low byte matters: read 16-bit samples, alpha stripped.
-        png_set_strip_alpha(png);
-        png_set_swap(png);  // native little-endian uint16
+        png_set_strip_alpha(png);  // a tRNS entry is ignored here (rare; not checked against Pillow)
+        png_set_swap(png);         // native little-endian uint16
     } else {
         png_set_expand(png);  // palette -> RGB, gray < 8 bits -> 8, tRNS -> alpha
         png_set_strip_16(png);

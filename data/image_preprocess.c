@@ -21,7 +21,7 @@
 
 #include "data/image_internal.h"
 
-static void build_lut(const ImgPreprocess *pp, float lut[3][256]) {
+void img__build_lut(const ImgPreprocess *pp, float lut[3][256]) {
     double r = pp->rescale == (float)(1.0 / 255.0) ? 1.0 / 255.0 : (double)pp->rescale;
     for (int c = 0; c < 3; c++) {
         for (int v = 0; v < 256; v++) {
@@ -65,6 +65,24 @@ static int pad_square(const Image *src, const ImgPreprocess *pp, Image *sq, VSta
     return 0;
 }
 
+int img__fit_geometry(int w, int h, const ImgPreprocess *pp, int *out_w, int *out_h, int *x0, int *y0) {
+    int S = pp->size;
+    if (pp->fit == IMG_FIT_CROP) {
+        int shortest = w <= h ? w : h, longest = w <= h ? h : w;
+        double nl = (double)((int64_t)S * longest) / shortest;  // Python: int(S * long / short)
+        if (nl > 1e8) return -1;                                 // absurd aspect ratio
+        int nlong = (int)nl;
+        *out_w = w <= h ? S : nlong;
+        *out_h = w <= h ? nlong : S;
+        *x0 = (*out_w - S) / 2;
+        *y0 = (*out_h - S) / 2;
+        return 0;
+    }
+    *out_w = *out_h = S;
+    *x0 = *y0 = 0;
+    return pp->fit == IMG_FIT_SQUASH ? 0 : 1;
+}
+
 int img_preprocess(const Image *src, const ImgPreprocess *pp, float *out, VStatus *st) {
     int S = pp->size;
     if (S <= 0 || S > 8192) return vs_set(st, VS_EINVAL, "preprocess: bad size %d", S);
@@ -75,14 +93,14 @@ int img_preprocess(const Image *src, const ImgPreprocess *pp, float *out, VStatu
     if (!px) return vs_set(st, VS_ENOMEM, "preprocess: out of memory");
     int rc = 0;
     switch (pp->fit) {
-    case IMG_FIT_SQUASH: rc = img__resize_window(src, S, S, 0, 0, S, S, pp->filter, px, st); break;
+    case IMG_FIT_SQUASH:
     case IMG_FIT_CROP: {
-        int w = src->w, h = src->h, nw, nh;
-        int shortest = w <= h ? w : h, longest = w <= h ? h : w;
-        int nlong = (int)((double)((int64_t)S * longest) / shortest);  // Python: int(S * long / short)
-        if (w <= h) nw = S, nh = nlong;
-        else nw = nlong, nh = S;
-        rc = img__resize_window(src, nw, nh, (nw - S) / 2, (nh - S) / 2, S, S, pp->filter, px, st);
+        int ow, oh, x0, y0;
+        if (img__fit_geometry(src->w, src->h, pp, &ow, &oh, &x0, &y0) < 0) {
+            rc = vs_set(st, VS_EINVAL, "preprocess: %dx%d is too elongated to crop to %d", src->w, src->h, S);
+            break;
+        }
+        rc = img__resize_window(src, ow, oh, x0, y0, S, S, pp->filter, px, st);
         break;
     }
     case IMG_FIT_PAD: {
@@ -99,7 +117,7 @@ int img_preprocess(const Image *src, const ImgPreprocess *pp, float *out, VStatu
     }
     if (!rc) {
         float lut[3][256];
-        build_lut(pp, lut);
+        img__build_lut(pp, lut);
         normalise(px, (size_t)S * S, lut, out);
     }
     free(px);

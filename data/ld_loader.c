@@ -55,6 +55,7 @@ struct LdLoader {
     LdOrder order;
     int64_t t0;            /* draw number of sequence 0 */
     int part0;             /* pieces of the first record already delivered (resume) */
+    int64_t step0;         /* number of the first batch (resume) */
     LdStats stats0;        /* counters at the resume point */
 
     pthread_mutex_t mu;
@@ -75,11 +76,11 @@ struct LdLoader {
 };
 
 /* ---- position text -------------------------------------------------------- */
-static void state_format(const LdLoader *L, char *buf, size_t cap, int64_t t, int part, const int *ep,
-                         const int64_t *k, const LdStats *s) {
-    size_t n = (size_t)snprintf(buf, cap, "vlmc-loader 1 regime=%s seed=%" PRIu64 " t=%" PRId64 " part=%d seen=%" PRId64
-                                " skipped=%" PRId64 " reasons=", ld_regime_name(L->o.regime), L->o.seed, t, part,
-                                s->seen, s->skipped);
+static void state_format(const LdLoader *L, char *buf, size_t cap, int64_t step, int64_t t, int part,
+                         const int *ep, const int64_t *k, const LdStats *s) {
+    size_t n = (size_t)snprintf(buf, cap, "vlmc-loader 1 regime=%s seed=%" PRIu64 " step=%" PRId64 " t=%" PRId64
+                                " part=%d seen=%" PRId64 " skipped=%" PRId64 " reasons=", ld_regime_name(L->o.regime),
+                                L->o.seed, step, t, part, s->seen, s->skipped);
     for (int r = 0; r < LD_SKIP_COUNT && n < cap; r++)
         n += (size_t)snprintf(buf + n, cap - n, "%s%" PRId64, r ? "," : "", s->by_reason[r]);
     if (n < cap) n += (size_t)snprintf(buf + n, cap - n, " src=");
@@ -90,11 +91,12 @@ static void state_format(const LdLoader *L, char *buf, size_t cap, int64_t t, in
 static int state_parse(LdLoader *L, const char *s, VStatus *st) {
     char regime[32];
     uint64_t seed;
-    int64_t t;
+    int64_t t, step;
     int part, used = 0;
     LdStats *S = &L->stats0;
-    if (sscanf(s, "vlmc-loader 1 regime=%31s seed=%" SCNu64 " t=%" SCNd64 " part=%d seen=%" SCNd64 " skipped=%" SCNd64
-                  " reasons=%n", regime, &seed, &t, &part, &S->seen, &S->skipped, &used) != 6 || !used)
+    if (sscanf(s, "vlmc-loader 1 regime=%31s seed=%" SCNu64 " step=%" SCNd64 " t=%" SCNd64 " part=%d seen=%" SCNd64
+                  " skipped=%" SCNd64 " reasons=%n", regime, &seed, &step, &t, &part, &S->seen, &S->skipped, &used) != 7 ||
+        !used || step < 0 || t < 0 || part < 0)
         return vs_set(st, VS_EINVAL, "loader state: not a vlmc-loader 1 position: '%.80s'", s);
     if (strcmp(regime, ld_regime_name(L->o.regime)) != 0)
         return vs_set(st, VS_EINVAL, "loader state: saved for regime %s, the run is %s", regime,
@@ -126,6 +128,7 @@ static int state_parse(LdLoader *L, const char *s, VStatus *st) {
     ld_order_seek(&L->order, t, ep, k);
     L->t0 = t;
     L->part0 = part;
+    L->step0 = step;
     return 0;
 }
 
@@ -266,7 +269,7 @@ static int push_batch(LdLoader *L, const LdGBatch *gb, const LdStats *stats) {
 static void *asm_main(void *arg) {
     LdLoader *L = arg;
     LdStats stats = L->stats0;
-    int64_t step = 0;
+    int64_t step = L->step0;
     LdGBatch gbs, *gb = &gbs;   /* one global batch, refilled */
     ld_gb_init(gb, L->o.global_rows, L->o.T, L->group, L->ic.S, L->tc.pad >= 0 ? L->tc.pad : 0, step);
     int first = 1, max_pieces = 4096;
@@ -282,7 +285,7 @@ static void *asm_main(void *arg) {
         if (s->end) {
             if (check_skips(L, &stats, 1)) break;
             if (!ld_gb_empty(gb)) {
-                state_format(L, gb->state_after, sizeof gb->state_after, s->t, 0, s->ep_snap, s->k_snap, &stats);
+                state_format(L, gb->state_after, sizeof gb->state_after, step + 1, s->t, 0, s->ep_snap, s->k_snap, &stats);
                 if (push_batch(L, gb, &stats)) break;
             }
             push_batch(L, NULL, &stats);
@@ -310,7 +313,7 @@ static void *asm_main(void *arg) {
             LdDoc d = {s->src, s->epoch, s->index, np > 1 ? p : 0};
             if (!ld_gb_place(gb, &s->smp, pa[p], pb[p], d)) continue;
             /* batch full: it ends before piece p of this record */
-            state_format(L, gb->state_after, sizeof gb->state_after, s->t, p, s->ep_snap, s->k_snap, &before);
+            state_format(L, gb->state_after, sizeof gb->state_after, step + 1, s->t, p, s->ep_snap, s->k_snap, &before);
             if (check_skips(L, &stats, 0) || push_batch(L, gb, &before)) {
                 full = 1;
                 break;
@@ -334,7 +337,7 @@ static void *asm_main(void *arg) {
 }
 
 /* ---- API ------------------------------------------------------------------ */
-int ld_open(const LdLoaderOpts *o, LdLoader **out, VStatus *st) {
+static int open_loader(const LdLoaderOpts *o, LdLoader **out, VStatus *st) {
     *out = NULL;
     if (o->n_sources < 1 || o->n_sources > LD_MAX_SOURCES)
         return vs_set(st, VS_EINVAL, "loader: %d sources (1..%d)", o->n_sources, LD_MAX_SOURCES);
@@ -359,7 +362,7 @@ int ld_open(const LdLoaderOpts *o, LdLoader **out, VStatus *st) {
     pthread_cond_init(&L->c_work, NULL);
     pthread_cond_init(&L->c_asm, NULL);
     pthread_cond_init(&L->c_out, NULL);
-    *out = L;   /* from here ld_close cleans up */
+    *out = L;   /* from here ld_close cleans up (ld_open calls it on failure) */
     LdShardExpect ex = {L->tc.hash, L->ic.S, L->tc.image_seq_len, ld_regime_name(o->regime)};
     double w[LD_MAX_SOURCES];
     const int64_t *bases[LD_MAX_SOURCES];
@@ -388,7 +391,7 @@ int ld_open(const LdLoaderOpts *o, LdLoader **out, VStatus *st) {
         ep[s] = L->order.src[s].epoch;
         k[s] = L->order.src[s].k;
     }
-    state_format(L, L->state, sizeof L->state, L->order.t, L->part0, ep, k, &L->stats0);
+    state_format(L, L->state, sizeof L->state, L->step0, L->order.t, L->part0, ep, k, &L->stats0);
     L->last_stats = L->stats0;
     L->n_workers = o->workers > 0 ? o->workers : 2;
     L->W = 8 * L->n_workers + 16;
@@ -404,6 +407,18 @@ int ld_open(const LdLoaderOpts *o, LdLoader **out, VStatus *st) {
     for (; L->started_workers < L->n_workers; L->started_workers++)
         if (pthread_create(&L->workers[L->started_workers], NULL, worker_main, L))
             return vs_set(st, VS_EIO, "loader: cannot start worker %d", L->started_workers);
+    return 0;
+}
+
+int ld_open(const LdLoaderOpts *o, LdLoader **out, VStatus *st) {
+    *out = NULL;
+    LdLoader *L = NULL;
+    int rc = open_loader(o, &L, st);
+    if (rc) {
+        ld_close(L);   /* stops whatever threads started, closes the shards */
+        return rc;
+    }
+    *out = L;
     return 0;
 }
 

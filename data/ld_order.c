@@ -30,6 +30,8 @@ static void start_epoch(LdOrder *o, int s, int epoch) {
     q->k = 0;
     q->filled = 0;
     q->incoming = 0;
+    q->in_p = 0;
+    q->in_off = 0;
     q->rng = o->seed ^ (0xA0761D6478BD642Full * (uint64_t)(s + 1)) ^ (0xE7037ED1A0B428DBull * (uint64_t)(epoch + 1));
     ld_splitmix64(&q->rng);
     for (int i = 0; i < q->n_shards; i++) q->perm[i] = i;
@@ -68,15 +70,16 @@ void ld_order_init(LdOrder *o, uint64_t seed, int n_src, const int64_t *const *b
     o->cum[n_src - 1] = 1.0;
 }
 
-/* record index of the i-th record of the epoch stream (shards in perm order) */
-static int64_t stream_record(const LdOrderSrc *q, int64_t i) {
-    for (int p = 0; p < q->n_shards; p++) {
-        int sh = q->perm[p];
-        int64_t len = q->base[sh + 1] - q->base[sh];
-        if (i < len) return q->base[sh] + i;
-        i -= len;
+/* record index of the next record of the epoch stream (shards in perm
+ * order), moving the (shard position, offset) cursor: O(1) per record */
+static int64_t stream_next(LdOrderSrc *q) {
+    for (;;) {
+        VLMC_ASSERT(q->in_p < q->n_shards, "stream position past the epoch");
+        int sh = q->perm[q->in_p];
+        if (q->in_off < q->base[sh + 1] - q->base[sh]) return q->base[sh] + q->in_off++;
+        q->in_p++;
+        q->in_off = 0;
     }
-    VLMC_PANIC("stream position past the epoch");
 }
 
 /* one draw from source s; 1 when its epochs are used up */
@@ -86,7 +89,10 @@ static int draw(LdOrder *o, int s, int64_t *index, int *epoch) {
         if (o->max_epochs > 0 && q->epoch + 1 >= o->max_epochs) return 1;
         start_epoch(o, s, q->epoch + 1);
     }
-    while (q->filled < o->K && q->incoming < q->n) q->buf[q->filled++] = stream_record(q, q->incoming++);
+    while (q->filled < o->K && q->incoming < q->n) {
+        q->buf[q->filled++] = stream_next(q);
+        q->incoming++;
+    }
     int64_t r = below(&q->rng, q->filled);
     *index = q->buf[r];
     q->buf[r] = q->buf[--q->filled];

@@ -223,8 +223,10 @@ int ld_prepare(const LdPrepareOpts *o, LdPrepareSummary *sum, VStatus *st) {
     P.base = calloc((size_t)o->n_inputs + 1, sizeof *P.base);
     VLMC_ASSERT(P.in && P.base, "out of memory");
     int rc = 0;
+    /* HDF5 inputs are copied as they are: they must already match the run */
+    LdShardExpect ex = {o->text->hash, o->image->S, o->text->image_seq_len, ld_regime_name(o->regime)};
     for (int i = 0; i < o->n_inputs && !rc; i++) {
-        rc = ld_shard_open(o->inputs[i], o->image_root, NULL, &P.in[i], st);
+        rc = ld_shard_open(o->inputs[i], o->image_root, &ex, &P.in[i], st);
         if (!rc && !o->to_h5 && ld_shard_kind(P.in[i]) == LD_SHARD_H5)
             rc = vs_set(st, VS_EUNSUP, "%s: HDF5 shards hold no image files; convert them to HDF5 only", o->inputs[i]);
         if (!rc) P.base[i + 1] = P.base[i] + ld_shard_count(P.in[i]);

@@ -14,9 +14,9 @@
  * tokenize, and one assembler packs rows, cuts this rank's rows (normalising
  * their images) into a bounded queue of `prefetch` batches; ld_next pops one.
  *
- * Position: ld_state() after batch k is a short text (the draw number and
- * the piece of a split document where batch k+1 starts, each source's
- * epoch/position, skip counters). Opening with it as resume_state yields
+ * Position: ld_state() after batch k is a short text (the next batch number,
+ * the draw number and the piece of a split document where batch k+1 starts,
+ * each source's epoch/position, skip counters). Opening with it as resume_state yields
  * exactly the batches k+1, k+2 ... of the uninterrupted run, for any world.
  *
  * Bad records are skipped with a counted reason, reported through log (file,
@@ -71,6 +71,7 @@ typedef struct LdStats {
 
 typedef struct LdLoader LdLoader;
 
+/* On failure *out is NULL and st says why (nothing to close). */
 int ld_open(const LdLoaderOpts *o, LdLoader **out, VStatus *st);
 /* Fills b with this rank's rows of the next global batch. The batch was cut
  * and normalised ahead by the assembler; ld_next swaps buffers with it, so b's
@@ -105,6 +106,8 @@ typedef struct LdOrderSrc {
     int *perm;                   /* shard order of this epoch */
     int64_t *buf;                /* shuffle buffer of record indices */
     int64_t filled, incoming;    /* buffer fill; records of the epoch stream taken in */
+    int in_p;                    /* stream cursor: position in perm ... */
+    int64_t in_off;              /* ... and record within that shard */
     uint64_t rng;
 } LdOrderSrc;
 

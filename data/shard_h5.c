@@ -15,7 +15,10 @@
  * Flat arrays plus offsets, no variable-length types: every read is one
  * hyperslab. Open checks the attributes against the run (LdShardExpect) and
  * names the first mismatch. Debian's HDF5 is built without thread safety:
- * every HDF5 call in the process holds h5_lock. */
+ * every HDF5 call in the process holds h5_lock. Only one shard's file is open
+ * at a time (h5_current): a fetch from another shard closes it and opens its
+ * own, so thousands of shards hold no descriptors and the loader's reads,
+ * which go shard after shard, reopen rarely. */
 #include <hdf5.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -31,11 +34,41 @@ static pthread_mutex_t h5_lock = PTHREAD_MUTEX_INITIALIZER;
 static void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 typedef struct H5Index {
+    char *path;
     hid_t f, d_tok, d_loss, d_runs, d_img;
     int S;
     int64_t n_seq, n_samples;
     int64_t *seq_off, *sample_seqs, *seq_runs, *sample_imgs;
 } H5Index;
+
+static H5Index *h5_current;   /* the shard whose file is open (h5_lock) */
+
+static void h5_close_handles(H5Index *ix) {   /* h5_lock held */
+    hid_t ds[4] = {ix->d_tok, ix->d_loss, ix->d_runs, ix->d_img};
+    for (int i = 0; i < 4; i++)
+        if (ds[i] >= 0) H5Dclose(ds[i]);
+    if (ix->f >= 0) H5Fclose(ix->f);
+    ix->f = ix->d_tok = ix->d_loss = ix->d_runs = ix->d_img = H5I_INVALID_HID;
+    if (h5_current == ix) h5_current = NULL;
+}
+
+/* opens ix's file and datasets, closing the previous shard's (h5_lock held) */
+static int h5_activate(H5Index *ix, VStatus *st) {
+    if (h5_current == ix) return 0;
+    if (h5_current) h5_close_handles(h5_current);
+    ix->f = H5Fopen(ix->path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (ix->f < 0) return vs_set(st, VS_EIO, "%s: cannot open as HDF5", ix->path);
+    ix->d_tok = H5Dopen2(ix->f, "tokens", H5P_DEFAULT);
+    ix->d_loss = H5Dopen2(ix->f, "loss", H5P_DEFAULT);
+    ix->d_runs = H5Dopen2(ix->f, "runs", H5P_DEFAULT);
+    ix->d_img = H5Dopen2(ix->f, "images", H5P_DEFAULT);
+    if (ix->d_tok < 0 || ix->d_loss < 0 || ix->d_runs < 0 || ix->d_img < 0) {
+        h5_close_handles(ix);
+        return vs_set(st, VS_EINVAL, "%s: dataset tokens, loss, runs or images missing", ix->path);
+    }
+    h5_current = ix;
+    return 0;
+}
 
 static int attr_i64(hid_t f, const char *name, hid_t type, void *out) {
     if (H5Aexists(f, name) <= 0) return 1;
@@ -76,8 +109,7 @@ static int64_t read_offsets(hid_t f, const char *name, int64_t **out) {
 }
 
 static int h5_open_locked(const char *path, const LdShardExpect *ex, LdShard *s, H5Index *ix, VStatus *st) {
-    ix->f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (ix->f < 0) return vs_set(st, VS_EIO, "%s: cannot open as HDF5", path);
+    if (h5_activate(ix, st)) return st ? st->code : 1;
     int32_t ver = 0, S = 0, itc = 0;
     uint64_t hash = 0;
     char regime[32] = "";
@@ -113,12 +145,6 @@ static int h5_open_locked(const char *path, const LdShardExpect *ex, LdShard *s,
     ix->n_samples = n_ss - 1;
     if (ix->sample_seqs[ix->n_samples] != ix->n_seq)
         return vs_set(st, VS_EINVAL, "%s: sample_seqs does not end at the sequence count", path);
-    ix->d_tok = H5Dopen2(ix->f, "tokens", H5P_DEFAULT);
-    ix->d_loss = H5Dopen2(ix->f, "loss", H5P_DEFAULT);
-    ix->d_runs = H5Dopen2(ix->f, "runs", H5P_DEFAULT);
-    ix->d_img = H5Dopen2(ix->f, "images", H5P_DEFAULT);
-    if (ix->d_tok < 0 || ix->d_loss < 0 || ix->d_runs < 0 || ix->d_img < 0)
-        return vs_set(st, VS_EINVAL, "%s: dataset tokens, loss, runs or images missing", path);
     s->count = ix->n_samples;
     return 0;
 }
@@ -127,6 +153,7 @@ int ld_h5_open(const char *path, const LdShardExpect *ex, LdShard *s, VStatus *s
     H5Index *ix = calloc(1, sizeof *ix);
     VLMC_ASSERT(ix != NULL, "out of memory");
     ix->f = ix->d_tok = ix->d_loss = ix->d_runs = ix->d_img = H5I_INVALID_HID;
+    ix->path = strdup(path);
     s->impl = ix;
     pthread_mutex_lock(&h5_lock);
     h5_quiet();
@@ -188,7 +215,8 @@ int ld_h5_fetch(LdShard *s, int64_t j, LdRaw *raw, VStatus *st) {
     raw->pre = calloc(1, sizeof *raw->pre);
     VLMC_ASSERT(raw->pre != NULL, "out of memory");
     pthread_mutex_lock(&h5_lock);
-    int rc = h5_fetch_locked(s, ix, j, raw->pre, st);
+    int rc = h5_activate(ix, st);
+    if (!rc) rc = h5_fetch_locked(s, ix, j, raw->pre, st);
     pthread_mutex_unlock(&h5_lock);
     return rc;
 }
@@ -197,11 +225,9 @@ void ld_h5_close(LdShard *s) {
     H5Index *ix = s->impl;
     if (!ix) return;
     pthread_mutex_lock(&h5_lock);
-    hid_t ds[4] = {ix->d_tok, ix->d_loss, ix->d_runs, ix->d_img};
-    for (int i = 0; i < 4; i++)
-        if (ds[i] >= 0) H5Dclose(ds[i]);
-    if (ix->f >= 0) H5Fclose(ix->f);
+    h5_close_handles(ix);
     pthread_mutex_unlock(&h5_lock);
+    free(ix->path);
     free(ix->seq_off);
     free(ix->sample_seqs);
     free(ix->seq_runs);

@@ -1,7 +1,7 @@
 /* data/shard_json.c — JSONL and JSON-array (LLaVA) shards.
  *
  * JSONL: open records the byte offset and length of each non-blank line; a
- * fetch reads and parses one line, so a malformed line skips that record
+ * fetch opens the file, reads and parses one line (no descriptor is held), so a malformed line skips that record
  * only (LD_SKIP_BAD_JSON, key "line N", 1-based). JSON array: the file is
  * parsed once at open (a malformed file is an error of the run, since no
  * record can be trusted); a fetch takes a reference to element j
@@ -17,7 +17,7 @@
 #include "data/shards.h"
 
 typedef struct JsonIndex {
-    int jsonl, fd;
+    int jsonl;
     int64_t *off, *len, *line;   /* jsonl */
     json_t *arr;                 /* json */
 } JsonIndex;
@@ -27,7 +27,6 @@ int ld_json_open(const char *path, int jsonl, LdShard *s, VStatus *st) {
     VLMC_ASSERT(ix != NULL, "out of memory");
     s->impl = ix;
     ix->jsonl = jsonl;
-    ix->fd = -1;
     if (!jsonl) {
         json_error_t je;
         ix->arr = json_load_file(path, 0, &je);
@@ -36,13 +35,16 @@ int ld_json_open(const char *path, int jsonl, LdShard *s, VStatus *st) {
         s->count = (int64_t)json_array_size(ix->arr);
         return 0;
     }
-    ix->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (ix->fd < 0) return vs_set(st, VS_EIO, "%s: %s", path, strerror(errno));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);   /* closed again: a fetch opens the file */
+    if (fd < 0) return vs_set(st, VS_EIO, "%s: %s", path, strerror(errno));
     int64_t cap = 0, pos = 0, start = 0, lineno = 1, n = 0, blank = 1;
     char buf[1 << 16];
     for (;;) {
-        ssize_t got = pread(ix->fd, buf, sizeof buf, (off_t)pos);
-        if (got < 0) return vs_set(st, VS_EIO, "%s: %s", path, strerror(errno));
+        ssize_t got = pread(fd, buf, sizeof buf, (off_t)pos);
+        if (got < 0) {
+            close(fd);
+            return vs_set(st, VS_EIO, "%s: %s", path, strerror(errno));
+        }
         for (ssize_t i = 0; i <= got; i++) {
             int end = (i == got && got == 0) || (i < got && buf[i] == '\n');
             if (i < got && !end && buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\r') blank = 0;
@@ -68,6 +70,7 @@ int ld_json_open(const char *path, int jsonl, LdShard *s, VStatus *st) {
         if (got == 0) break;
         pos += got;
     }
+    close(fd);
     s->count = n;
     return 0;
 }
@@ -84,7 +87,13 @@ int ld_json_fetch(LdShard *s, int64_t j, LdRaw *raw, VStatus *st) {
     snprintf(raw->key, sizeof raw->key, "line %lld", (long long)ix->line[j]);
     char *buf = malloc((size_t)ix->len[j] + 1);
     VLMC_ASSERT(buf != NULL, "out of memory");
-    ssize_t got = pread(ix->fd, buf, (size_t)ix->len[j], (off_t)ix->off[j]);
+    int fd = open(s->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        free(buf);
+        return vs_set(st, VS_EIO, "%s: %s", s->path, strerror(errno));
+    }
+    ssize_t got = pread(fd, buf, (size_t)ix->len[j], (off_t)ix->off[j]);
+    close(fd);
     if (got != ix->len[j]) {
         free(buf);
         return vs_set(st, VS_EIO, "%s: %s: short read", s->path, raw->key);
@@ -102,7 +111,6 @@ int ld_json_fetch(LdShard *s, int64_t j, LdRaw *raw, VStatus *st) {
 void ld_json_close(LdShard *s) {
     JsonIndex *ix = s->impl;
     if (!ix) return;
-    if (ix->fd >= 0) close(ix->fd);
     if (ix->arr) json_decref(ix->arr);
     free(ix->off);
     free(ix->len);

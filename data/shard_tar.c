@@ -1,7 +1,9 @@
 /* data/shard_tar.c — WebDataset tar shards through libarchive.
  *
  * Open: one pass over the headers (data is seeked over, not read) records
- * each sample as (key, offset of its first header, number of members);
+ * each sample as (offset of its first header, number of members), 16 bytes
+ * a sample; the file is closed again (a fetch opens it, so thousands of
+ * shards hold no descriptors);
  * members of a sample are consecutive, as WebDataset writes them. A scan that
  * hits a cut-off file stops there: the sample being read is kept in the
  * index and its fetch finds the truncation (so exactly the damaged sample is
@@ -24,14 +26,12 @@
 #define KEY_MAX 192
 
 typedef struct TarSample {
-    char key[KEY_MAX];
-    int64_t offset;
-    int n_members;
-    int unsafe;
+    int64_t offset;     /* of the first member's header (pax headers included) */
+    int32_t n_members;
+    int32_t unsafe;     /* a member is named with '..' or an absolute path */
 } TarSample;
 
 typedef struct TarIndex {
-    int fd;
     TarSample *s;
     int64_t n, cap;
 } TarIndex;
@@ -102,20 +102,19 @@ static void split_name(const char *name, char *key, const char **ext) {
 int ld_tar_open(const char *path, LdShard *s, VStatus *st) {
     TarIndex *ix = calloc(1, sizeof *ix);
     VLMC_ASSERT(ix != NULL, "out of memory");
-    ix->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (ix->fd < 0) {
-        free(ix);
-        return vs_set(st, VS_EIO, "%s: %s", path, strerror(errno));
-    }
     s->impl = ix;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return vs_set(st, VS_EIO, "%s: %s", path, strerror(errno));
     Reader *r = malloc(sizeof *r);
     VLMC_ASSERT(r != NULL, "out of memory");
-    struct archive *a = open_at(r, ix->fd, 0);
+    struct archive *a = open_at(r, fd, 0);
     if (!a) {
         free(r);
+        close(fd);
         return vs_set(st, VS_EINVAL, "%s: not a readable tar file", path);
     }
     struct archive_entry *e;
+    char cur[KEY_MAX] = "";
     int rc;
     while ((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK || rc == ARCHIVE_WARN) {
         if (archive_entry_filetype(e) != AE_IFREG) continue;
@@ -124,17 +123,14 @@ int ld_tar_open(const char *path, LdShard *s, VStatus *st) {
         char key[KEY_MAX];
         const char *ext;
         split_name(name, key, &ext);
-        int64_t off = archive_read_header_position(a);
-        if (ix->n == 0 || strcmp(ix->s[ix->n - 1].key, key) != 0) {
+        if (ix->n == 0 || strcmp(cur, key) != 0) {
             if (ix->n == ix->cap) {
                 ix->cap = ix->cap ? ix->cap * 2 : 256;
                 ix->s = realloc(ix->s, (size_t)ix->cap * sizeof *ix->s);
                 VLMC_ASSERT(ix->s != NULL, "out of memory");
             }
-            TarSample *t = &ix->s[ix->n++];
-            memset(t, 0, sizeof *t);
-            strcpy(t->key, key);
-            t->offset = off;
+            ix->s[ix->n++] = (TarSample){archive_read_header_position(a), 0, 0};
+            strcpy(cur, key);
         }
         TarSample *t = &ix->s[ix->n - 1];
         t->n_members++;
@@ -145,6 +141,7 @@ int ld_tar_open(const char *path, LdShard *s, VStatus *st) {
      * its fetch reports the truncation. */
     archive_read_free(a);
     free(r);
+    close(fd);
     s->count = ix->n;
     return 0;
 }
@@ -164,18 +161,19 @@ static int mark(LdRaw *raw, int reason, const char *fmt, const char *arg) {
 }
 
 int ld_tar_fetch(LdShard *s, int64_t j, LdRaw *raw, VStatus *st) {
-    (void)st;
     TarIndex *ix = s->impl;
     TarSample *t = &ix->s[j];
-    snprintf(raw->key, sizeof raw->key, "%s", t->key);
+    snprintf(raw->key, sizeof raw->key, "#%lld", (long long)j);   /* until the first header names it */
     raw->shard = s->path;
-    if (t->unsafe) return mark(raw, LD_SKIP_UNSAFE_NAME, "member of %s named with '..' or an absolute path", t->key);
+    int fd = open(s->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return vs_set(st, VS_EIO, "%s: %s", s->path, strerror(errno));
     Reader *r = malloc(sizeof *r);
     VLMC_ASSERT(r != NULL, "out of memory");
-    struct archive *a = open_at(r, ix->fd, t->offset);
+    struct archive *a = open_at(r, fd, t->offset);
     if (!a) {
         free(r);
-        return mark(raw, LD_SKIP_TRUNCATED, "%s: cannot read the member header", t->key);
+        close(fd);
+        return mark(raw, LD_SKIP_TRUNCATED, "%s: cannot read the member header", raw->key);
     }
     raw->json = json_object();
     struct archive_entry *e;
@@ -183,14 +181,18 @@ int ld_tar_fetch(LdShard *s, int64_t j, LdRaw *raw, VStatus *st) {
     while (got < t->n_members) {
         int rc = archive_read_next_header(a, &e);
         if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
-            mark(raw, LD_SKIP_TRUNCATED, "truncated tar: member header of %s", t->key);
+            mark(raw, LD_SKIP_TRUNCATED, "truncated tar: member header of %s", raw->key);
             break;
         }
         if (archive_entry_filetype(e) != AE_IFREG) continue;
-        got++;
         const char *name = archive_entry_pathname(e), *ext;
         char key[KEY_MAX];
         split_name(name ? name : "", key, &ext);
+        if (got++ == 0) snprintf(raw->key, sizeof raw->key, "%s", key);
+        if (t->unsafe) {   /* the name is only printed, never opened */
+            mark(raw, LD_SKIP_UNSAFE_NAME, "member of %s named with '..' or an absolute path", raw->key);
+            break;
+        }
         int64_t size = archive_entry_size(e);
         if (size < 0 || size > LD_TAR_MAX_MEMBER) {
             mark(raw, LD_SKIP_BAD_SAMPLE, "member %s larger than the 256 MiB limit", name);
@@ -241,6 +243,7 @@ int ld_tar_fetch(LdShard *s, int64_t j, LdRaw *raw, VStatus *st) {
     }
     archive_read_free(a);
     free(r);
+    close(fd);
     if (raw->n_imgs > 1) qsort(raw->imgs, (size_t)raw->n_imgs, sizeof *raw->imgs, blob_cmp);
     return 0;
 }
@@ -248,7 +251,6 @@ int ld_tar_fetch(LdShard *s, int64_t j, LdRaw *raw, VStatus *st) {
 void ld_tar_close(LdShard *s) {
     TarIndex *ix = s->impl;
     if (!ix) return;
-    close(ix->fd);
     free(ix->s);
     free(ix);
 }

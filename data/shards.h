@@ -17,8 +17,11 @@
  * data; jsonl: line offsets; json: parse; h5: the offset arrays), so a
  * record is fetched by its index j in any order: the loader's global order
  * needs random access, and a resumed run needs no replay of reads.
- * A shard is used by one thread at a time; all HDF5 calls in the process are
- * serialised by one lock (Debian's HDF5 is not thread-safe). */
+ * Fetching from several threads at once is safe: tar, JSON and JSONL fetches
+ * only pread and keep per-call state (jansson's reference counts are atomic),
+ * and every HDF5 call in the process holds one lock (Debian's HDF5 is not
+ * thread-safe). The loader still fetches from its one I/O thread; `vlmc
+ * prepare` fetches from its workers. */
 #ifndef VLMC_DATA_SHARDS_H
 #define VLMC_DATA_SHARDS_H
 

@@ -84,7 +84,12 @@ pcre2_code *tok_regex_compile(const char *pat, size_t len, const char *field, VS
     PCRE2_SIZE off;
     size_t n;
     char *p = onig_to_pcre2(pat, len, &n);
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)p, n, PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
+    /* Oniguruma's Ruby syntax: ^ and $ anchor at lines, '.' stops only at \n */
+    pcre2_compile_context *cc = pcre2_compile_context_create(NULL);
+    VLMC_ASSERT(cc != NULL, "out of memory");
+    pcre2_set_newline(cc, PCRE2_NEWLINE_LF);
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)p, n, PCRE2_UTF | PCRE2_UCP | PCRE2_MULTILINE, &err, &off, cc);
+    pcre2_compile_context_free(cc);
     free(p);
     if (!re) {
         PCRE2_UCHAR msg[256];

@@ -274,4 +274,7 @@ void be_print_build_info(FILE *f) {
 #endif
     fprintf(f, "\n");
     blas_core_describe(f);
+#ifdef VLMC_HAVE_CUDA
+    cuda_print_build_info(f);
+#endif
 }

@@ -63,6 +63,8 @@ const OpTable *cpu_op_table(void);
 #ifdef VLMC_HAVE_CUDA
 Backend *cuda_backend_create(const BackendOptions *opt, VStatus *st);
 const OpTable *cuda_op_table(void);
+/* one `--version` line: CUDA / cuDNN / NCCL versions and the devices present */
+void cuda_print_build_info(FILE *f);
 #endif
 
 #endif

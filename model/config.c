@@ -96,6 +96,9 @@ static int parse_llm(json_t *t, LlmConfig *l, int tie_default, VStatus *st) {
     if (jbool(t, "mlp_bias", 0)) return vs_set(st, VS_EUNSUP, "text_config.mlp_bias=true not supported");
     l->tied = jbool(t, "tie_word_embeddings", tie_default);
     l->max_pos = jint(t, "max_position_embeddings", 2048);
+    /* sliding-window attention equals full attention for rows no longer than the
+       window; longer rows are refused at run time */
+    if (!l->arch_qwen2 || jbool(t, "use_sliding_window", 0)) l->sliding_window = jint(t, "sliding_window", 0);
     if (strcmp(jstr(t, "hidden_act", "silu"), "silu")) return vs_set(st, VS_EUNSUP, "text_config.hidden_act must be silu");
     /* rope: transformers 5 writes rope_parameters; older files rope_theta + rope_scaling */
     json_t *rp = json_object_get(t, "rope_parameters");

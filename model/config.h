@@ -46,6 +46,8 @@ typedef struct LlmConfig {
     int tied;                 /* lm-head shares the embedding matrix */
     int arch_qwen2;           /* export only: config.json model_type */
     int max_pos;              /* export only */
+    int sliding_window;       /* Mistral / Qwen2 with use_sliding_window: rows longer
+                                 than this are refused (attention is full); 0 = none */
 } LlmConfig;
 
 typedef struct VlmConfig {

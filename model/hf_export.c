@@ -20,10 +20,10 @@ static int fill_entry(void *ctx, void *dst, size_t nbytes, VStatus *st) {
     const Param *p = &c->m->pt.p[c->idx];
     if (nbytes != (size_t)p->numel * dt_size(c->dtype)) return vs_set(st, VS_EINVAL, "%s: %zu bytes", p->name, nbytes);
     if (c->dtype == DT_F32) {
-        be_download(c->m->be, p->w, dst);
+        pt_download(&c->m->pt, c->idx, dst);
         return 0;
     }
-    be_download(c->m->be, p->w, c->tmp);
+    pt_download(&c->m->pt, c->idx, c->tmp);
     uint16_t *h = dst;
     for (int64_t j = 0; j < p->numel; j++) h[j] = st_f32_to_bf16(c->tmp[j]);
     return 0;

@@ -134,7 +134,7 @@ static int load_tensor(Loader *L, const StTensor *t, VStatus *st) {
         free(buf);
         buf = o;
     }
-    be_upload(m->be, p->w, buf);
+    pt_upload(&m->pt, idx, buf);
     free(buf);
     L->seen[idx] = 1;
     return 0;

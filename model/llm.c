@@ -111,7 +111,7 @@ void llm_forward(Vlm *m, VlmActs *A, int keep) {
         /* without backward (or with recompute) a block keeps only its outputs */
         size_t mk = be_mark(m->be, BUF_ACTS);
         block_forward(m, A, l, inp, resid, xmid, down);
-        if (!keep || m->recompute) be_reset(m->be, BUF_ACTS, mk);
+        if (!keep || m->recompute || l < A->llm_stop) be_reset(m->be, BUF_ACTS, mk);
         A->llm[l].inp = inp;
         A->llm[l].resid = resid;
         inp = down;
@@ -130,7 +130,7 @@ Tensor *llm_backward(Vlm *m, VlmActs *A, Tensor *dh) {
     int64_t N = A->N, C = c->hidden;
     Tensor *dres = ly_zeros2(m, N, C);
     op_rmsnorm_backward(m->be, dres, ly_g(m, m->llm.norm), dh, A->xf, ly_w(m, m->llm.norm), A->rstdf);
-    for (int l = c->layers - 1; l >= 0; l--) {
+    for (int l = c->layers - 1; l >= A->llm_stop; l--) {
         size_t mk = be_mark(m->be, BUF_ACTS);
         if (m->recompute) {
             /* recompute into scratch outputs: the saved xmid/down of this block are the

@@ -1,6 +1,7 @@
 /* model/params.c — the parameter table (see params.h). */
 #include "model/params.h"
 
+#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,17 @@ void pt_set_trainable_comp(ParamTable *t, Component comp, int trainable) {
         if (t->p[i].comp == comp) t->p[i].trainable = trainable;
 }
 
+int pt_set_trainable_glob(ParamTable *t, const char *glob, int trainable) {
+    VLMC_ASSERT(t->all_w == NULL, "trainability is fixed at pt_allocate");
+    int n = 0;
+    for (int i = 0; i < t->n; i++)
+        if (fnmatch(glob, t->p[i].name, 0) == 0) {
+            t->p[i].trainable = trainable;
+            n++;
+        }
+    return n;
+}
+
 void pt_set_row_mask(ParamTable *t, int idx, const float *mask) {
     VLMC_ASSERT(t->all_w == NULL, "row masks are set before pt_allocate");
     Param *p = &t->p[idx];
@@ -94,16 +106,39 @@ int pt_allocate(ParamTable *t, Backend *be, VStatus *st) {
     int64_t n = t->total;
     t->mark_w = be_mark(be, BUF_PARAMS);
     t->mark_g = be_mark(be, BUF_GRADS);
+    t->mark_m = be_mark(be, BUF_MASTER);
+    t->bytes_before_w = be_used(be, BUF_PARAMS);
+    /* backends that need reservations (cuda) get one sized exactly, when the class is
+       still empty; the cpu backend allocates lazily and never takes this path */
     t->all_w = be_alloc(be, BUF_PARAMS, DT_F32, 1, &n, st);
+    if (!t->all_w && be_used(be, BUF_PARAMS) == 0 &&
+        be_reserve(be, BUF_PARAMS, be_bytes_for(be, BUF_PARAMS, DT_F32, 1, &n), st) == 0)
+        t->all_w = be_alloc(be, BUF_PARAMS, DT_F32, 1, &n, st);
     if (!t->all_w) return vs_prefix(st, "parameters (%lld floats)", (long long)n);
+    t->all_master = NULL;
+    if (t_dtype(t->all_w) != DT_F32) {
+        t->all_master = be_alloc(be, BUF_MASTER, DT_F32, 1, &n, st);
+        if (!t->all_master && be_used(be, BUF_MASTER) == 0 &&
+            be_reserve(be, BUF_MASTER, be_bytes_for(be, BUF_MASTER, DT_F32, 1, &n), st) == 0)
+            t->all_master = be_alloc(be, BUF_MASTER, DT_F32, 1, &n, st);
+        if (!t->all_master) return vs_prefix(st, "master weights (%lld floats)", (long long)n);
+    }
     if (t->total_trainable) {
         n = t->total_trainable;
         t->all_g = be_alloc(be, BUF_GRADS, DT_F32, 1, &n, st);
+        if (!t->all_g && be_used(be, BUF_GRADS) == 0) {
+            size_t bytes = be_bytes_for(be, BUF_GRADS, DT_F32, 1, &n);
+            for (int i = 0; i < t->n; i++)
+                if (t->p[i].row_mask_host && t->p[i].goffset >= 0)
+                    bytes += be_bytes_for(be, BUF_GRADS, DT_F32, 1, &t->p[i].shape[0]);
+            if (be_reserve(be, BUF_GRADS, bytes, st) == 0) t->all_g = be_alloc(be, BUF_GRADS, DT_F32, 1, &n, st);
+        }
         if (!t->all_g) return vs_prefix(st, "gradients (%lld floats)", (long long)n);
     }
     for (int i = 0; i < t->n; i++) {
         Param *p = &t->p[i];
         p->w = entry_view(be, t->all_w, p->offset, p);
+        p->master = t->all_master ? entry_view(be, t->all_master, p->offset, p) : NULL;
         p->g = p->goffset >= 0 ? entry_view(be, t->all_g, p->goffset, p) : NULL;
         if (p->row_mask_host && p->g) {
             int64_t r = p->shape[0];
@@ -113,6 +148,15 @@ int pt_allocate(ParamTable *t, Backend *be, VStatus *st) {
         }
     }
     return 0;
+}
+
+void pt_upload(ParamTable *t, int idx, const float *host) {
+    be_upload(t->be, t->p[idx].w, host);
+    if (t->p[idx].master) be_upload(t->be, t->p[idx].master, host);
+}
+
+void pt_download(const ParamTable *t, int idx, float *host) {
+    be_download(t->be, t->p[idx].master ? t->p[idx].master : t->p[idx].w, host);
 }
 
 void pt_zero_grads(ParamTable *t) {

@@ -100,8 +100,7 @@ void vit_forward(Vlm *m, VlmActs *A, int keep) {
     int clip = v->kind == VIS_CLIP;
     int64_t rows = clip && !v->keep_cls ? n * P : N;
     /* host index tables (ints only) */
-    int32_t *hi = malloc((size_t)N * sizeof(int32_t));
-    VLMC_ASSERT(hi, "out of memory");
+    int32_t *hi = vlm_host_idx(A, N);
     for (int64_t i = 0; i < N; i++) hi[i] = (int32_t)(i % S_);
     A->pos_idx = upload_idx(m, hi, N);
     A->sel_idx = NULL;
@@ -114,7 +113,6 @@ void vit_forward(Vlm *m, VlmActs *A, int keep) {
         for (int64_t i = 0; i < n; i++) hi[i] = 0;
         A->zero_idx = upload_idx(m, hi, n);
     }
-    free(hi);
     A->feat = ly_new2(m, rows, D);
     size_t mk = be_mark(be, BUF_ACTS);
     /* embeddings */
@@ -125,8 +123,7 @@ void vit_forward(Vlm *m, VlmActs *A, int keep) {
     A->emb = ly_new2(m, N, D);
     if (clip) {
         A->cls_rep = ly_new2(m, n, D);
-        Tensor *cls2 = ly_view(m, ly_w(m, m->vis.cls), 2, (int64_t[]){1, D});
-        op_gather_rows(be, A->cls_rep, cls2, A->zero_idx);
+        op_gather_rows(be, A->cls_rep, m->vis.cls_w2, A->zero_idx);
         A->emb_parts[0] = ly_view(m, A->cls_rep, 3, (int64_t[]){n, 1, D});
         A->emb_parts[1] = ly_view(m, pe, 3, (int64_t[]){n, P, D});
         op_concat(be, ly_view(m, A->emb, 3, (int64_t[]){n, S_, D}), (const Tensor *const *)A->emb_parts, 2, 1);
@@ -215,8 +212,7 @@ void vit_backward(Vlm *m, VlmActs *A, Tensor *dfeat) {
         dpe = ly_zeros2(m, n * P, D);
         Tensor *parts[2] = {ly_view(m, dcls, 3, (int64_t[]){n, 1, D}), ly_view(m, dpe, 3, (int64_t[]){n, P, D})};
         op_concat_backward(be, parts, 2, ly_view(m, demb, 3, (int64_t[]){n, S_, D}), 1);
-        if (ly_g(m, m->vis.cls))
-            op_gather_rows_backward(be, ly_view(m, ly_g(m, m->vis.cls), 2, (int64_t[]){1, D}), dcls, A->zero_idx, NULL);
+        if (m->vis.cls_g2) op_gather_rows_backward(be, m->vis.cls_g2, dcls, A->zero_idx, NULL);
     }
     linear_backward(m, NULL, 0.0f, dpe, A->patches, m->vis.patch_w, m->vis.patch_b, n * P, pp, D);
 }

@@ -5,8 +5,19 @@
 
 #include "model/vlm_internal.h"
 
+int32_t *vlm_host_idx(VlmActs *A, int64_t n) {
+    if ((size_t)n > A->host_idx_cap) {
+        free(A->host_idx);
+        A->host_idx_cap = (size_t)n;
+        A->host_idx = malloc(A->host_idx_cap * sizeof(int32_t));
+        VLMC_ASSERT(A->host_idx, "out of memory");
+    }
+    return A->host_idx;
+}
+
 void vlm_acts_free(Vlm *m) {
     if (!m->acts) return;
+    free(m->acts->host_idx);
     free(m->acts->vit);
     free(m->acts->llm);
     free(m->acts);
@@ -20,6 +31,14 @@ void vlm_end_step(Vlm *m) {
     }
 }
 
+static int llm_layer_trainable(const Vlm *m, int l) {
+    const LlmLayerIdx *L = &m->llm.L[l];
+    const int idx[] = {L->ln1, L->q_w, L->q_b, L->k_w, L->k_b, L->v_w, L->v_b, L->o_w, L->ln2, L->gate, L->up, L->down};
+    for (size_t i = 0; i < sizeof idx / sizeof idx[0]; i++)
+        if (idx[i] >= 0 && m->pt.p[idx[i]].trainable) return 1;
+    return 0;
+}
+
 static Tensor *upload_i32(Vlm *m, const int32_t *h, int64_t n) {
     Tensor *t = ly_new(m, DT_I32, 1, &n);
     be_upload(m->be, t, h);
@@ -29,6 +48,9 @@ static Tensor *upload_i32(Vlm *m, const int32_t *h, int64_t n) {
 static int check_batch(const Vlm *m, const VlmBatch *b, VStatus *st) {
     int64_t N = b->B * b->T, V = m->cfg.llm.vocab;
     if (b->B <= 0 || b->T <= 0) return vs_set(st, VS_EINVAL, "batch: B=%lld T=%lld", (long long)b->B, (long long)b->T);
+    if (m->cfg.llm.sliding_window > 0 && b->T > m->cfg.llm.sliding_window)
+        return vs_set(st, VS_EUNSUP, "batch: rows of %lld tokens exceed the sliding window %d (only full attention is implemented)",
+                      (long long)b->T, m->cfg.llm.sliding_window);
     for (int64_t i = 0; i < N; i++) {
         int32_t t = b->tokens[i];
         if ((t < 0 || t >= V) && t != m->cfg.image_token_id)
@@ -74,12 +96,18 @@ static int forward_impl(Vlm *m, const VlmBatch *b, float loss_weight, int backwa
     A->vis_bwd = backward && imgs && enc_tr;
     A->ad_bwd = backward && imgs && (ad_tr || enc_tr);
     A->llm_bwd = backward && (llm_tr || A->ad_bwd);
+    /* blocks below the lowest trainable one need no backward (and keep nothing)
+       unless a gradient must reach the embeddings or the images */
+    A->llm_stop = 0;
+    if (!A->ad_bwd && !(m->pt.p[m->llm.emb].trainable)) {
+        A->llm_stop = c->layers;
+        for (int l = c->layers - 1; l >= 0; l--)
+            if (llm_layer_trainable(m, l)) A->llm_stop = l;
+    }
     /* inputs; placeholder ids outside the vocabulary gather row 0 (overwritten below) */
-    int32_t *g = malloc((size_t)N * sizeof(int32_t));
-    VLMC_ASSERT(g, "out of memory");
+    int32_t *g = vlm_host_idx(A, N);
     for (int64_t i = 0; i < N; i++) g[i] = b->tokens[i] >= 0 && b->tokens[i] < c->vocab ? b->tokens[i] : 0;
     A->gtokens = upload_i32(m, g, N);
-    free(g);
     A->pos = upload_i32(m, b->pos, N);
     A->doc = b->doc ? upload_i32(m, b->doc, N) : NULL;
     A->targets = b->targets ? upload_i32(m, b->targets, N) : NULL;
@@ -150,7 +178,7 @@ int vlm_backward(Vlm *m, VStatus *st) {
         op_scatter_rows_backward(be, sink, dx0, A->img_rows);
     }
     Tensor *gemb = ly_g(m, m->llm.emb);
-    if (gemb) op_gather_rows_backward(be, gemb, dx0, A->gtokens, NULL);
+    if (gemb && A->llm_stop == 0) op_gather_rows_backward(be, gemb, dx0, A->gtokens, NULL);
     if (dimg) {
         Tensor *dfeat = adapter_backward(m, A, dimg);
         if (A->vis_bwd) vit_backward(m, A, dfeat);

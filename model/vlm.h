@@ -55,7 +55,10 @@ typedef struct Vlm {
     Backend *be;
     int recompute;
     int64_t xent_chunk;       /* rows per xent chunk */
-    struct { int patch_w, patch_b, cls, pos, pre_w, pre_b, post_w, post_b; VitLayerIdx *L; } vis;
+    struct { int patch_w, patch_b, cls, pos, pre_w, pre_b, post_w, post_b; VitLayerIdx *L;
+             Tensor *cls_w2, *cls_g2; /* (1, D) views made once: a view made per step would
+                                          add a handle to BUF_PARAMS / BUF_GRADS each step */
+    } vis;
     struct { int w1, b1, w2, b2; } ad;
     struct { int emb, norm, head; LlmLayerIdx *L; } llm;
     struct VlmActs *acts;     /* private: the current step's saved tensors */
@@ -71,6 +74,12 @@ void vlm_free(Vlm *m);
  * norm weights, zeros for biases; position / class embeddings normal(0, 0.02)),
  * reproducible for a seed; the host RNG is splitmix64 + Box-Muller. */
 int vlm_init_random(Vlm *m, uint64_t seed, VStatus *st);
+
+/* Upper bound of the BUF_ACTS bytes of one step with this batch shape
+ * (backward: training step; with_logits: vlm_logits), and a reservation of it
+ * (for backends that need one; BUF_ACTS must be empty). */
+size_t vlm_acts_bytes(const Vlm *m, int64_t B, int64_t T, int64_t n_images, int backward, int with_logits);
+int vlm_reserve_acts(Vlm *m, int64_t B, int64_t T, int64_t n_images, VStatus *st);
 
 /* Vocabulary growth (adding <image>, <|endofchunk|>, ...): the embedding and
  * an untied lm-head get new_vocab - vocab new rows, initialised to the MEAN of

@@ -159,7 +159,14 @@ int vlm_build(Vlm *m, const VlmConfig *cfg, VStatus *st) {
 
 int vlm_allocate(Vlm *m, Backend *be, VStatus *st) {
     m->be = be;
-    return pt_allocate(&m->pt, be, st);
+    if (pt_allocate(&m->pt, be, st)) return st->code;
+    if (m->vis.cls >= 0) {
+        const Param *p = &m->pt.p[m->vis.cls];
+        int64_t s2[2] = {1, p->numel};
+        m->vis.cls_w2 = t_view(be, p->w, 0, 2, s2);
+        m->vis.cls_g2 = p->g ? t_view(be, p->g, 0, 2, s2) : NULL;
+    }
+    return 0;
 }
 
 void vlm_free(Vlm *m) {
@@ -205,7 +212,7 @@ int vlm_init_random(Vlm *m, uint64_t seed, VStatus *st) {
             double u2 = (splitmix(&s) >> 11) * (1.0 / 9007199254740992.0);
             buf[j] = (float)(0.02 * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
         }
-        be_upload(m->be, p->w, buf);
+        pt_upload(t, i, buf);
     }
     free(buf);
     return 0;

@@ -31,6 +31,7 @@ typedef struct VlmActs {
     Tensor *tokens, *gtokens, *targets, *pos, *doc, *weight, *img_rows;
     /* vision */
     int vis_bwd, ad_bwd, llm_bwd;
+    int llm_stop;             /* lowest LLM block that runs backward */
     int64_t n_img;
     Tensor *pixels, *patches, *emb_parts[2], *cls_rep, *zero_idx, *pos_idx, *emb, *emb_ln, *pre_mean, *pre_rstd;
     Tensor *vx_last_inp, *vx_last_resid, *vx_final, *post_mean, *post_rstd, *feat, *sel_idx;
@@ -42,7 +43,12 @@ typedef struct VlmActs {
     LlmActs *llm;
     Tensor *last_inp, *last_resid, *xf, *rstdf, *hf, *hf_grad;
     int vit_layers, llm_layers;
+    int32_t *host_idx;        /* host scratch for index tables, grown once, reused each step */
+    size_t host_idx_cap;
 } VlmActs;
+
+/* Host int scratch of at least n entries (kept across steps: no per-step malloc). */
+int32_t *vlm_host_idx(VlmActs *A, int64_t n);
 
 void vlm_acts_free(Vlm *m);
 

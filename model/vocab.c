@@ -12,6 +12,14 @@ static void init_new_rows(Vlm *m, Tensor *w, int64_t V0, int64_t V1, int64_t C) 
     size_t mk = be_mark(be, BUF_SCRATCH);
     VStatus st = {0};
     int64_t s1[2] = {1, V0}, s2[2] = {1, C}, n = V1 - V0;
+    if (be_used(be, BUF_SCRATCH) == 0) {
+        /* backends without lazy allocation (cuda) need a reservation first */
+        size_t need = be_bytes_for(be, BUF_SCRATCH, DT_F32, 2, s1) + be_bytes_for(be, BUF_SCRATCH, DT_F32, 2, s2) +
+                      be_bytes_for(be, BUF_SCRATCH, DT_I32, 1, &n);
+        Tensor *probe = be_alloc(be, BUF_SCRATCH, DT_F32, 2, s1, &st);
+        if (probe) be_reset(be, BUF_SCRATCH, mk);
+        else if (be_reserve(be, BUF_SCRATCH, need, &st)) VLMC_PANIC("vocab growth scratch: %s", st.msg);
+    }
     Tensor *ones = be_alloc(be, BUF_SCRATCH, DT_F32, 2, s1, &st);
     Tensor *mean = be_alloc(be, BUF_SCRATCH, DT_F32, 2, s2, &st);
     Tensor *idx = be_alloc(be, BUF_SCRATCH, DT_I32, 1, &n, &st);
@@ -34,11 +42,11 @@ int vlm_grow_vocab(Vlm *m, int new_vocab, int train_new_rows_only, VStatus *st) 
     if (new_vocab <= V0) return vs_set(st, VS_EINVAL, "grow vocabulary: new size %d <= current %d", new_vocab, V0);
     Backend *be = m->be;
     ParamTable old = m->pt;
-    if (be_used(be, BUF_PARAMS) != old.mark_w + be_bytes_for(be, BUF_PARAMS, DT_F32, 1, &old.total))
+    if (be_used(be, BUF_PARAMS) != old.bytes_before_w + be_bytes_for(be, BUF_PARAMS, DT_F32, 1, &old.total))
         return vs_set(st, VS_EINVAL, "grow vocabulary: other tensors follow the model's parameters in BUF_PARAMS");
     float *host = malloc((size_t)old.total * sizeof(float));
     if (!host) return vs_set(st, VS_ENOMEM, "grow vocabulary: %lld floats", (long long)old.total);
-    be_download(be, old.all_w, host);
+    be_download(be, old.all_master ? old.all_master : old.all_w, host);
     /* rebuild: keep the run options and trainability by name */
     VlmConfig cfg = m->cfg;
     cfg.llm.vocab = new_vocab;
@@ -51,6 +59,7 @@ int vlm_grow_vocab(Vlm *m, int new_vocab, int train_new_rows_only, VStatus *st) 
     free(m->llm.L);
     be_reset(be, BUF_PARAMS, old.mark_w);
     be_reset(be, BUF_GRADS, old.mark_g);
+    if (old.all_master) be_reset(be, BUF_MASTER, old.mark_m);
     int rc = vlm_build(m, &cfg, st);
     m->be = be;
     m->recompute = recompute;
@@ -89,16 +98,22 @@ int vlm_grow_vocab(Vlm *m, int new_vocab, int train_new_rows_only, VStatus *st) 
         Param *p = &m->pt.p[i];
         const Param *o = &old.p[pt_find(&old, p->name)];
         if (p->numel == o->numel) {
-            be_upload(be, p->w, host + o->offset);
+            pt_upload(&m->pt, i, host + o->offset);
             continue;
         }
         /* embedding / lm-head: old rows as they were, new rows from their mean */
         float *buf = calloc((size_t)p->numel, sizeof(float));
         VLMC_ASSERT(buf, "out of memory");
         memcpy(buf, host + o->offset, (size_t)o->numel * sizeof(float));
-        be_upload(be, p->w, buf);
-        free(buf);
+        pt_upload(&m->pt, i, buf);
         init_new_rows(m, p->w, V0, new_vocab, C);
+        if (p->master) {
+            /* the master copy takes the new rows as computed (rounded to the compute type) */
+            int64_t nn = (int64_t)(new_vocab - V0) * C;
+            be_download(be, t_view(be, p->w, (int64_t)V0 * C, 1, &nn), buf);
+            be_upload(be, t_view(be, p->master, (int64_t)V0 * C, 1, &nn), buf);
+        }
+        free(buf);
     }
     free(host);
     pt_free(&old);

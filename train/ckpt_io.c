@@ -99,7 +99,7 @@ int tr_ckpt_load_weights(const char *ckpt, Vlm *m, VStatus *st) {
             if (!buf) { rc = vs_set(st, VS_ENOMEM, "checkpoint load"); break; }
         }
         if ((rc = st_tensor_to_f32(t, buf, st))) break;
-        be_upload(m->be, m->pt.p[k].w, buf);
+        pt_upload(&m->pt, k, buf);   /* weights and the master copy when there is one */
         seen[k] = 1;
     }
     /* a tied lm-head is the embedding: it is one entry; everything must be there */

@@ -32,6 +32,14 @@ static int realloc_grads(ParamTable *t, VStatus *st) {
     if (t->total_trainable) {
         int64_t n = t->total_trainable;
         t->all_g = be_alloc(be, BUF_GRADS, DT_F32, 1, &n, st);
+        if (!t->all_g && be_used(be, BUF_GRADS) == 0) {
+            /* backends with reservations (cuda): size the class for this stage, as pt_allocate does */
+            size_t bytes = be_bytes_for(be, BUF_GRADS, DT_F32, 1, &n);
+            for (int i = 0; i < t->n; i++)
+                if (t->p[i].row_mask_host && t->p[i].goffset >= 0)
+                    bytes += be_bytes_for(be, BUF_GRADS, DT_F32, 1, &t->p[i].shape[0]);
+            if (be_reserve(be, BUF_GRADS, bytes, st) == 0) t->all_g = be_alloc(be, BUF_GRADS, DT_F32, 1, &n, st);
+        }
         if (!t->all_g) return vs_prefix(st, "gradients (%lld floats)", (long long)n);
     }
     for (int i = 0; i < t->n; i++) {
@@ -102,10 +110,14 @@ int tr_optim_setup(TrOptim *o, Vlm *m, const TrStageCfg *sc, const char *key, VS
     Backend *be = m->be;
     o->optim_mark = be_mark(be, BUF_OPTIM);
     int64_t total = 2 * t->total_trainable;
+    int64_t one = 1;
     Tensor *all = be_alloc(be, BUF_OPTIM, DT_F32, 1, &total, st);
+    if (!all && be_used(be, BUF_OPTIM) == 0 &&
+        be_reserve(be, BUF_OPTIM, be_bytes_for(be, BUF_OPTIM, DT_F32, 1, &total) + be_bytes_for(be, BUF_OPTIM, DT_F32, 1, &one),
+                   st) == 0)
+        all = be_alloc(be, BUF_OPTIM, DT_F32, 1, &total, st);
     if (!all) return vs_prefix(st, "AdamW moments (%lld floats)", (long long)total);
     op_fill(be, all, 0.0f);
-    int64_t one = 1;
     o->sumsq = be_alloc(be, BUF_OPTIM, DT_F32, 1, &one, st);
     if (!o->sumsq) return vs_prefix(st, "norm scratch");
     for (int i = 0; i < t->n; i++) {
@@ -184,7 +196,8 @@ int tr_step(TrOptim *o, const VlmBatch *micro, int n, double lr_factor, double b
         Param *p = &m->pt.p[q->idx];
         AdamWDesc d = {.lr = (float)(q->lr * lr_factor), .beta1 = o->beta1, .beta2 = o->beta2, .eps = o->eps,
                        .weight_decay = q->wd, .step = step, .grad_scale = scale};
-        op_adamw(be, &d, p->w, NULL, p->g, q->m, q->v, p->row_mask);
+        /* f32 master weights when the backend keeps a lower-precision compute copy (cuda) */
+        op_adamw(be, &d, p->master ? p->master : p->w, p->master ? p->w : NULL, p->g, q->m, q->v, p->row_mask);
     }
     o->adam_step = step;
     return be_sync(be, st);

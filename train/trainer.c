@@ -313,11 +313,32 @@ int trainer_open(Trainer **out, const TrRunCfg *cfg, const TrOpts *opts, VStatus
                     t->tc.image_token);
         t->vlm.cfg.image_token_id = t->tc.image_token;
     }
+    /* resume: the stages already started added their new tokens (in order); the
+       stage in progress trains only its new rows when it says so */
+    int v_stage = -1, rows_only = 0;
+    if (rs.found && t->tok) {
+        for (int i = 0; i < cfg->stages.n && (i < rs.stage || (i == rs.stage && rs.stage_step > 0)); i++) {
+            if (i == rs.stage) {
+                v_stage = tok_vocab_size(t->tok);
+                rows_only = S[i].train_new_rows_only;
+            }
+            for (int k = 0; k < S[i].new_tokens.n; k++)
+                if (tok_add_special(t->tok, S[i].new_tokens.items[k], st) < 0) {
+                    rc = vs_prefix(st, "key 'stages.%d.new_tokens.%d'", i, k);
+                    goto fail;
+                }
+        }
+    }
     int need = tokenizer_vocab(t);
-    if (rs.found && rs.vocab > need) need = rs.vocab;
+    if (rs.found && rs.vocab != need && rs.vocab > t->vlm.cfg.llm.vocab) {
+        rc = vs_set(st, VS_EINVAL, "resume: the checkpoint has %d vocabulary rows, the tokenizer + new_tokens give %d",
+                    rs.vocab, need);
+        goto fail;
+    }
+    if (rows_only && v_stage > t->vlm.cfg.llm.vocab && (rc = vlm_grow_vocab(&t->vlm, v_stage, 0, st))) goto fail;
     if (need > t->vlm.cfg.llm.vocab) {
         fprintf(t->log, "model: vocabulary %d -> %d (the tokenizer's ids)\n", t->vlm.cfg.llm.vocab, need);
-        if ((rc = vlm_grow_vocab(&t->vlm, need, 0, st))) goto fail;
+        if ((rc = vlm_grow_vocab(&t->vlm, need, rows_only, st))) goto fail;
     }
     if ((rc = tr_cfg_check_model(cfg, &t->vlm, st))) goto fail;
     if ((rc = mkdir_p(t->dir, st))) goto fail;
@@ -355,6 +376,7 @@ void trainer_close(Trainer *t) {
     if (t->have_ml) metrics_close(&t->ml);
     for (int i = 0; i < t->mb_cap; i++) tr_host_free(&t->mb[i]);
     free(t->mb);
+    free(t->vb);
     tr_optim_free(&t->opt);
     if (t->have_vlm) vlm_free(&t->vlm);
     if (t->have_ic) ld_image_codec_free(&t->ic);

@@ -21,6 +21,12 @@
  * A non-finite loss or norm skips the update (weights and moments untouched,
  * the AdamW step counter not advanced) and is reported in TrStepStats.
  *
+ * Objectives: tr_step is the LM objective (every regime: pairs, interleaved,
+ * instruct, sft differ only in which targets the loader keeps). A stage's
+ * `objective` other than "lm" (and regime dpo) is rejected at config time;
+ * DPO plugs in as another step function over paired rows (LdBatch.pair) with
+ * the same optimizer half (norm, clip, guard, AdamW: the tail of tr_step).
+ *
  * Determinism: on the CPU backend with a fixed thread count every reduction
  * has a fixed order, so a run resumed from a checkpoint reproduces the
  * uninterrupted run's losses exactly (the thread count is in the checkpoint

@@ -54,6 +54,9 @@ struct Trainer {
     int have_ml;
     TrHost *mb;
     int mb_cap;
+    VlmBatch *vb;           /* (vb_cap) views of mb for tr_step */
+    int vb_cap;
+    double last_print;      /* monotonic time of the last progress line */
 };
 
 int tr_sources_expand(const CfgList *data, const char *key, TrSources *out, VStatus *st);

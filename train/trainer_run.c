@@ -202,21 +202,25 @@ static int run_stage(Trainer *t, int *stop, VStatus *st) {
             if (n >= 4096) break;
         }
         if (rc || n == 0) break;
-        VlmBatch *vb = malloc((size_t)n * sizeof *vb);
-        VLMC_ASSERT(vb, "out of memory");
+        if (n > t->vb_cap) {   /* grows a few times at most: no allocation per step */
+            VlmBatch *nv = realloc(t->vb, (size_t)t->mb_cap * sizeof *nv);
+            VLMC_ASSERT(nv, "out of memory");
+            t->vb = nv;
+            t->vb_cap = t->mb_cap;
+        }
+        VlmBatch *vb = t->vb;
         for (int k = 0; k < n; k++) vb[k] = t->mb[k].vb;
         sd.total = t->stage_total > 0 ? t->stage_total : INT64_MAX / 4;
         double f = sched_factor(&sd, t->stage_step);
         TrStepStats ss;
         rc = tr_step(&t->opt, vb, n, f, sc->lr, sc->clip, &ss, st);
-        free(vb);
         if (rc) { vs_prefix(st, "%s step %lld", key, (long long)t->stage_step); break; }
         t->stage_step++;
         t->global_step++;
         double te = now_s(), dt = te - ts;
         if (delay) usleep((useconds_t)(1000 * atoi(delay)));
         /* a time budget without steps: estimate the stage's length (after step 1, refined after step 4) */
-        if (sc->steps == 0 && sc->time_s > 0) {
+        if (sc->steps == 0 && sc->time_s > 0 && start_step == 0) {   /* a resumed stage keeps its saved length */
             if (t->stage_step == start_step + 1) t_first = te;
             if (t->stage_step == start_step + 1 || t->stage_step == start_step + 4) {
                 double per = t->stage_step == start_step + 1 ? dt : (te - t_first) / 3.0;
@@ -240,7 +244,11 @@ static int run_stage(Trainer *t, int *stop, VStatus *st) {
         rc = metrics_write(&t->ml, &row, st);
         free(extra);
         if (rc) break;
-        if (!t->opts.quiet) {
+        /* progress: a live bar redrawn <= 10x/s on a terminal; in a log the first
+           and last steps of a stage and one line per second between */
+        double since = te - t->last_print;
+        if (!t->opts.quiet && (last || t->stage_step == start_step + 1 || ss.skipped || since >= (t->tty ? 0.1 : 1.0))) {
+            t->last_print = te;
             double per = (te - t0) / (double)(t->stage_step - start_step);
             double eta = t->stage_total > 0 ? per * (double)(t->stage_total - t->stage_step) : NAN;
             progress_print(t->log, t->tty, &row, eta);

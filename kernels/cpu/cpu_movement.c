@@ -35,6 +35,7 @@ static void permute_impl(const char *op, const Tensor *in_t, const Tensor *out_t
         is[i] = stride[perm[i]];
     }
     be_check_dims(op, out_t, nd, od, acc ? "dout" : "out");
+    if (in_t->numel && in == out) VLMC_PANIC("%s: input and output must not alias", op);
     const int64_t L = od[nd - 1], inner = is[nd - 1];
     const int64_t rows = L ? in_t->numel / L : 0;
 #pragma omp parallel for schedule(static) if (in_t->numel >= CPU_PAR_MIN)

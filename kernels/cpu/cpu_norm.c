@@ -3,8 +3,10 @@
  *
  * Rows of (N, C) are normalised over C. Forward: one OpenMP pass over rows;
  * each row is read once from memory (the residual sum is formed, written to
- * sum_out and reduced while in cache), row statistics use float SIMD
- * accumulators with a two-pass variance (mean first, then squares about it).
+ * sum_out and reduced while in cache), row statistics use 16 float
+ * accumulators (cpu_loops.h) with a two-pass variance (mean first, then
+ * squares about it).
+ * Row kernels are compiled for the base ISA and AVX2 (CPU_DUAL, cpu_loops.h).
  * Backward: dinp is a per-row pass; dw / db are summed over rows by a
  * column-partitioned pass (each column block owned by one thread, rows added
  * in order 0..N-1 in double), so the weight gradients are bit-identical for any
@@ -16,7 +18,6 @@
 #include <math.h>
 #include <string.h>
 
-#define NORM_COL_BLOCK CPU_COL_BLOCK
 
 /* Common argument checks of the forwards; returns N, the number of rows. */
 static int64_t norm_fwd_check(const char *op, const Tensor *out, const Tensor *sum_out, const Tensor *inp,
@@ -35,7 +36,7 @@ static int64_t norm_fwd_check(const char *op, const Tensor *out, const Tensor *s
 }
 
 /* s = x + r (or s = x when r is NULL; then s may equal x and nothing is written) */
-static inline const float *row_sum(float *s, const float *x, const float *r, int64_t C) {
+CPU_INLINE const float *row_sum(float *s, const float *x, const float *r, int64_t C) {
     if (!r) {
         if (s && s != x) memcpy(s, x, (size_t)C * sizeof *s);
         return x;
@@ -44,6 +45,118 @@ static inline const float *row_sum(float *s, const float *x, const float *r, int
     for (int64_t c = 0; c < C; c++) s[c] = x[c] + r[c];
     return s;
 }
+
+/* Everything a norm kernel reads or writes; rows are (N, C). */
+typedef struct NormArgs {
+    float *out, *sum_out, *mean, *rstd;  /* forward outputs (sum_out, mean, rstd may be NULL) */
+    float *dinp, *dw, *db;               /* backward outputs (any may be NULL) */
+    const float *inp, *resid, *w, *b, *dout;
+    const float *smean, *srstd;          /* saved statistics (backward) */
+    int64_t N, C;
+    float invC, eps;
+} NormArgs;
+
+/* ---- row kernels (compiled for the base ISA and for AVX2) ------------------ */
+
+CPU_INLINE void ln_fwd_row_body(const NormArgs *a, int64_t r) {
+    const int64_t C = a->C;
+    const float *s = row_sum(a->sum_out ? a->sum_out + r * C : NULL, a->inp + r * C,
+                             a->resid ? a->resid + r * C : NULL, C);
+    const float mu = cpu_row_sum(s, C) * a->invC;
+    const float rs = 1.0f / sqrtf(cpu_row_sqdev(s, mu, C) * a->invC + a->eps);
+    float *o = a->out + r * C;
+    const float *w = a->w, *b = a->b;
+    if (b) {
+#pragma omp simd
+        for (int64_t c = 0; c < C; c++) o[c] = (s[c] - mu) * rs * w[c] + b[c];
+    } else {
+#pragma omp simd
+        for (int64_t c = 0; c < C; c++) o[c] = (s[c] - mu) * rs * w[c];
+    }
+    if (a->mean) a->mean[r] = mu;
+    if (a->rstd) a->rstd[r] = rs;
+}
+CPU_DUAL(ln_fwd_row, (const NormArgs *a, int64_t r), (a, r))
+
+CPU_INLINE void rms_fwd_row_body(const NormArgs *a, int64_t r) {
+    const int64_t C = a->C;
+    const float *s = row_sum(a->sum_out ? a->sum_out + r * C : NULL, a->inp + r * C,
+                             a->resid ? a->resid + r * C : NULL, C);
+    const float rs = 1.0f / sqrtf(cpu_row_dot(s, s, C) * a->invC + a->eps);
+    float *o = a->out + r * C;
+    const float *w = a->w;
+#pragma omp simd
+    for (int64_t c = 0; c < C; c++) o[c] = s[c] * rs * w[c];
+    if (a->rstd) a->rstd[r] = rs;
+}
+CPU_DUAL(rms_fwd_row, (const NormArgs *a, int64_t r), (a, r))
+
+// dinp += rstd * (dyw - mean(dyw) - xhat * mean(dyw * xhat)), dyw = dout * w
+CPU_INLINE void ln_bwd_row_body(const NormArgs *a, int64_t r) {
+    const int64_t C = a->C;
+    const float *g = a->dout + r * C, *x = a->inp + r * C, *w = a->w;
+    const float mu = a->smean[r], rs = a->srstd[r];
+    float acc_a[CPU_ACC] = {0}, acc_b[CPU_ACC] = {0};
+    int64_t c = 0;
+    for (; c + CPU_ACC <= C; c += CPU_ACC)
+#pragma omp simd
+        for (int j = 0; j < CPU_ACC; j++) {
+            float dyw = g[c + j] * w[c + j];
+            acc_a[j] += dyw;
+            acc_b[j] += dyw * ((x[c + j] - mu) * rs);
+        }
+    for (int j = 0; c < C; c++, j++) {
+        float dyw = g[c] * w[c];
+        acc_a[j] += dyw;
+        acc_b[j] += dyw * ((x[c] - mu) * rs);
+    }
+    const float ma = cpu_hsum16(acc_a) * a->invC, mb = cpu_hsum16(acc_b) * a->invC;
+    float *d = a->dinp + r * C;
+#pragma omp simd
+    for (int64_t k = 0; k < C; k++) d[k] += rs * (g[k] * w[k] - ma - (x[k] - mu) * rs * mb);
+}
+CPU_DUAL(ln_bwd_row, (const NormArgs *a, int64_t r), (a, r))
+
+// dinp += rs * (dyw - xhat * mean(dyw * xhat)), xhat = x rs
+CPU_INLINE void rms_bwd_row_body(const NormArgs *a, int64_t r) {
+    const int64_t C = a->C;
+    const float *g = a->dout + r * C, *x = a->inp + r * C, *w = a->w;
+    const float rs = a->srstd[r];
+    float acc[CPU_ACC] = {0};
+    int64_t c = 0;
+    for (; c + CPU_ACC <= C; c += CPU_ACC)
+#pragma omp simd
+        for (int j = 0; j < CPU_ACC; j++) acc[j] += g[c + j] * w[c + j] * x[c + j];
+    for (int j = 0; c < C; c++, j++) acc[j] += g[c] * w[c] * x[c];
+    const float k = cpu_hsum16(acc) * a->invC * rs * rs;
+    float *d = a->dinp + r * C;
+#pragma omp simd
+    for (int64_t i = 0; i < C; i++) d[i] += rs * (g[i] * w[i] - x[i] * k);
+}
+CPU_DUAL(rms_bwd_row, (const NormArgs *a, int64_t r), (a, r))
+
+/* dw (and db) over one column block: rows added in order 0..N-1 in double.
+ * rms: xhat = x rstd; layernorm: xhat = (x - mean) rstd. */
+CPU_INLINE void norm_dw_block_body(const NormArgs *a, int64_t blk, int rms) {
+    const int64_t C = a->C, c0 = blk * CPU_COL_BLOCK, wd = cpu_min64(C - c0, CPU_COL_BLOCK);
+    double aw[CPU_COL_BLOCK] = {0}, ab[CPU_COL_BLOCK] = {0};
+    for (int64_t r = 0; r < a->N; r++) {
+        const float *g = a->dout + r * C + c0, *x = a->inp + r * C + c0;
+        const float mu = rms ? 0.0f : a->smean[r], rs = a->srstd[r];
+#pragma omp simd
+        for (int64_t c = 0; c < wd; c++) {
+            aw[c] += (double)(g[c] * ((x[c] - mu) * rs));
+            ab[c] += (double)g[c];
+        }
+    }
+    for (int64_t c = 0; c < wd; c++) {
+        if (a->dw) a->dw[c0 + c] += (float)aw[c];
+        if (a->db) a->db[c0 + c] += (float)ab[c];
+    }
+}
+CPU_DUAL(norm_dw_block, (const NormArgs *a, int64_t blk, int rms), (a, blk, rms))
+
+/* ---- ops --------------------------------------------------------------------- */
 
 // inp, resid, out, sum_out: (N, C); w, b: (C); mean, rstd: (N) (may be NULL)
 void cpu_layernorm(Backend *be, Tensor *out, Tensor *sum_out, Tensor *mean, Tensor *rstd, const Tensor *inp,
@@ -55,32 +168,12 @@ void cpu_layernorm(Backend *be, Tensor *out, Tensor *sum_out, Tensor *mean, Tens
     if (mean) be_check_numel(op, mean, N, "mean");
     if (rstd) be_check_numel(op, rstd, N, "rstd");
     if (b) be_check_numel(op, b, C, "bias");
-    float *o = cpu_f32(out, op), *so = sum_out ? cpu_f32(sum_out, op) : NULL;
-    float *pm = mean ? cpu_f32(mean, op) : NULL, *pr = rstd ? cpu_f32(rstd, op) : NULL;
-    const float *x = cpu_f32(inp, op), *res = resid ? cpu_f32(resid, op) : NULL, *pw = cpu_f32(w, op);
-    const float *pb = b ? cpu_f32(b, op) : NULL;
-    const float invC = 1.0f / (float)C;
+    NormArgs a = {.out = cpu_f32(out, op), .sum_out = sum_out ? cpu_f32(sum_out, op) : NULL,
+                  .mean = mean ? cpu_f32(mean, op) : NULL, .rstd = rstd ? cpu_f32(rstd, op) : NULL,
+                  .inp = cpu_f32(inp, op), .resid = resid ? cpu_f32(resid, op) : NULL, .w = cpu_f32(w, op),
+                  .b = b ? cpu_f32(b, op) : NULL, .N = N, .C = C, .invC = 1.0f / (float)C, .eps = eps};
 #pragma omp parallel for schedule(static) if (N * C >= CPU_PAR_MIN)
-    for (int64_t r = 0; r < N; r++) {
-        const float *s = row_sum(so ? so + r * C : NULL, x + r * C, res ? res + r * C : NULL, C);
-        float sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t c = 0; c < C; c++) sum += s[c];
-        float mu = sum * invC, var = 0;
-#pragma omp simd reduction(+ : var)
-        for (int64_t c = 0; c < C; c++) var += (s[c] - mu) * (s[c] - mu);
-        float rs = 1.0f / sqrtf(var * invC + eps);
-        float *orow = o + r * C;
-        if (pb) {
-#pragma omp simd
-            for (int64_t c = 0; c < C; c++) orow[c] = (s[c] - mu) * rs * pw[c] + pb[c];
-        } else {
-#pragma omp simd
-            for (int64_t c = 0; c < C; c++) orow[c] = (s[c] - mu) * rs * pw[c];
-        }
-        if (pm) pm[r] = mu;
-        if (pr) pr[r] = rs;
-    }
+    for (int64_t r = 0; r < N; r++) ln_fwd_row(&a, r);
 }
 
 // dout, inp (the normalised sum), dinp: (N, C); w, dw, db: (C); mean, rstd: (N)
@@ -97,52 +190,18 @@ void cpu_layernorm_backward(Backend *be, Tensor *dinp, Tensor *dw, Tensor *db, c
     if (db) be_check_numel(op, db, C, "db");
     be_check_numel(op, mean, N, "mean");
     be_check_numel(op, rstd, N, "rstd");
-    float *pdx = dinp ? cpu_f32(dinp, op) : NULL, *pdw = dw ? cpu_f32(dw, op) : NULL;
-    float *pdb = db ? cpu_f32(db, op) : NULL;
-    const float *g = cpu_f32(dout, op), *x = cpu_f32(inp, op), *pw = cpu_f32(w, op);
-    const float *pm = cpu_f32(mean, op), *pr = cpu_f32(rstd, op);
-    const float invC = 1.0f / (float)C;
-    const int64_t nblk = (pdw || pdb) ? (C + NORM_COL_BLOCK - 1) / NORM_COL_BLOCK : 0;
+    NormArgs a = {.dinp = dinp ? cpu_f32(dinp, op) : NULL, .dw = dw ? cpu_f32(dw, op) : NULL,
+                  .db = db ? cpu_f32(db, op) : NULL, .inp = cpu_f32(inp, op), .w = cpu_f32(w, op),
+                  .dout = cpu_f32(dout, op), .smean = cpu_f32(mean, op), .srstd = cpu_f32(rstd, op), .N = N, .C = C,
+                  .invC = 1.0f / (float)C};
+    const int64_t nrow = a.dinp ? N : 0, nblk = (a.dw || a.db) ? (C + CPU_COL_BLOCK - 1) / CPU_COL_BLOCK : 0;
+    /* one team: the row pass (dinp) then the column pass (dw, db); both only read shared inputs */
 #pragma omp parallel if (N * C >= CPU_PAR_MIN)
     {
-        if (pdx) {
 #pragma omp for schedule(static) nowait
-            for (int64_t r = 0; r < N; r++) {
-                const float *gr = g + r * C, *xr = x + r * C;
-                const float mu = pm[r], rs = pr[r];
-                float a = 0, bsum = 0;
-#pragma omp simd reduction(+ : a, bsum)
-                for (int64_t c = 0; c < C; c++) {
-                    float dyw = gr[c] * pw[c];
-                    a += dyw;
-                    bsum += dyw * (xr[c] - mu) * rs;
-                }
-                a *= invC;
-                bsum *= invC;
-                float *dr = pdx + r * C;
-#pragma omp simd
-                for (int64_t c = 0; c < C; c++)
-                    dr[c] += rs * (gr[c] * pw[c] - a - (xr[c] - mu) * rs * bsum);
-            }
-        }
+        for (int64_t r = 0; r < nrow; r++) ln_bwd_row(&a, r);
 #pragma omp for schedule(static)
-        for (int64_t blk = 0; blk < nblk; blk++) {
-            int64_t c0 = blk * NORM_COL_BLOCK, wd = cpu_min64(C - c0, NORM_COL_BLOCK);
-            double aw[NORM_COL_BLOCK] = {0}, ab[NORM_COL_BLOCK] = {0};
-            for (int64_t r = 0; r < N; r++) {
-                const float *gr = g + r * C + c0, *xr = x + r * C + c0;
-                const float mu = pm[r], rs = pr[r];
-#pragma omp simd
-                for (int64_t c = 0; c < wd; c++) {
-                    aw[c] += (double)(gr[c] * ((xr[c] - mu) * rs));
-                    ab[c] += (double)gr[c];
-                }
-            }
-            for (int64_t c = 0; c < wd; c++) {
-                if (pdw) pdw[c0 + c] += (float)aw[c];
-                if (pdb) pdb[c0 + c] += (float)ab[c];
-            }
-        }
+        for (int64_t blk = 0; blk < nblk; blk++) norm_dw_block(&a, blk, 0);
     }
 }
 
@@ -154,22 +213,12 @@ void cpu_rmsnorm(Backend *be, Tensor *out, Tensor *sum_out, Tensor *rstd, const 
     int64_t C;
     int64_t N = norm_fwd_check(op, out, sum_out, inp, resid, w, &C);
     if (rstd) be_check_numel(op, rstd, N, "rstd");
-    float *o = cpu_f32(out, op), *so = sum_out ? cpu_f32(sum_out, op) : NULL;
-    float *pr = rstd ? cpu_f32(rstd, op) : NULL;
-    const float *x = cpu_f32(inp, op), *res = resid ? cpu_f32(resid, op) : NULL, *pw = cpu_f32(w, op);
-    const float invC = 1.0f / (float)C;
+    NormArgs a = {.out = cpu_f32(out, op), .sum_out = sum_out ? cpu_f32(sum_out, op) : NULL,
+                  .rstd = rstd ? cpu_f32(rstd, op) : NULL, .inp = cpu_f32(inp, op),
+                  .resid = resid ? cpu_f32(resid, op) : NULL, .w = cpu_f32(w, op), .N = N, .C = C,
+                  .invC = 1.0f / (float)C, .eps = eps};
 #pragma omp parallel for schedule(static) if (N * C >= CPU_PAR_MIN)
-    for (int64_t r = 0; r < N; r++) {
-        const float *s = row_sum(so ? so + r * C : NULL, x + r * C, res ? res + r * C : NULL, C);
-        float ss = 0;
-#pragma omp simd reduction(+ : ss)
-        for (int64_t c = 0; c < C; c++) ss += s[c] * s[c];
-        float rs = 1.0f / sqrtf(ss * invC + eps);
-        float *orow = o + r * C;
-#pragma omp simd
-        for (int64_t c = 0; c < C; c++) orow[c] = s[c] * rs * pw[c];
-        if (pr) pr[r] = rs;
-    }
+    for (int64_t r = 0; r < N; r++) rms_fwd_row(&a, r);
 }
 
 // dout, inp (the normalised sum), dinp: (N, C); w, dw: (C); rstd: (N)
@@ -184,38 +233,15 @@ void cpu_rmsnorm_backward(Backend *be, Tensor *dinp, Tensor *dw, const Tensor *d
     if (dinp) be_check_numel(op, dinp, N * C, "dinp");
     if (dw) be_check_numel(op, dw, C, "dw");
     be_check_numel(op, rstd, N, "rstd");
-    float *pdx = dinp ? cpu_f32(dinp, op) : NULL, *pdw = dw ? cpu_f32(dw, op) : NULL;
-    const float *g = cpu_f32(dout, op), *x = cpu_f32(inp, op), *pw = cpu_f32(w, op), *pr = cpu_f32(rstd, op);
-    const float invC = 1.0f / (float)C;
-    const int64_t nblk = pdw ? (C + NORM_COL_BLOCK - 1) / NORM_COL_BLOCK : 0;
+    NormArgs a = {.dinp = dinp ? cpu_f32(dinp, op) : NULL, .dw = dw ? cpu_f32(dw, op) : NULL,
+                  .inp = cpu_f32(inp, op), .w = cpu_f32(w, op), .dout = cpu_f32(dout, op),
+                  .srstd = cpu_f32(rstd, op), .N = N, .C = C, .invC = 1.0f / (float)C};
+    const int64_t nrow = a.dinp ? N : 0, nblk = a.dw ? (C + CPU_COL_BLOCK - 1) / CPU_COL_BLOCK : 0;
 #pragma omp parallel if (N * C >= CPU_PAR_MIN)
     {
-        if (pdx) {
 #pragma omp for schedule(static) nowait
-            for (int64_t r = 0; r < N; r++) {
-                const float *gr = g + r * C, *xr = x + r * C;
-                const float rs = pr[r];
-                float bsum = 0;
-#pragma omp simd reduction(+ : bsum)
-                for (int64_t c = 0; c < C; c++) bsum += gr[c] * pw[c] * xr[c];
-                /* d/dx of x * rs * w: rs * (dyw - xhat * mean(dyw * xhat)), xhat = x rs */
-                const float k = bsum * invC * rs * rs;
-                float *dr = pdx + r * C;
-#pragma omp simd
-                for (int64_t c = 0; c < C; c++) dr[c] += rs * (gr[c] * pw[c] - xr[c] * k);
-            }
-        }
+        for (int64_t r = 0; r < nrow; r++) rms_bwd_row(&a, r);
 #pragma omp for schedule(static)
-        for (int64_t blk = 0; blk < nblk; blk++) {
-            int64_t c0 = blk * NORM_COL_BLOCK, wd = cpu_min64(C - c0, NORM_COL_BLOCK);
-            double aw[NORM_COL_BLOCK] = {0};
-            for (int64_t r = 0; r < N; r++) {
-                const float *gr = g + r * C + c0, *xr = x + r * C + c0;
-                const float rs = pr[r];
-#pragma omp simd
-                for (int64_t c = 0; c < wd; c++) aw[c] += (double)(gr[c] * (xr[c] * rs));
-            }
-            for (int64_t c = 0; c < wd; c++) pdw[c0 + c] += (float)aw[c];
-        }
+        for (int64_t blk = 0; blk < nblk; blk++) norm_dw_block(&a, blk, 1);
     }
 }

@@ -58,6 +58,7 @@ static void rope_impl(const char *op, Tensor *out_t, const Tensor *in_t, const T
     if (!pos) VLMC_PANIC("%s: pos is NULL", op);
     const int64_t D = in_t->shape[in_t->ndim - 1], N = pos->numel;
     const int64_t rows = cpu_rows_of(op, in_t->numel, D, "inp");
+    if (rows == 0 && N == 0) return; /* no tokens */
     if (N == 0 || rows % N != 0)
         VLMC_PANIC("%s: %lld rows of %lld is not a multiple of %lld positions", op, (long long)rows, (long long)D,
                    (long long)N);

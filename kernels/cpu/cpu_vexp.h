@@ -27,4 +27,9 @@ float cpu_vmax(const float *x, int64_t n);
 /* x[i] *= s */
 void cpu_vscale(float *x, int64_t n, float s);
 
+/* Tests only: pin the variant (2 AVX-512, 1 AVX2+FMA, 0 baseline; -1 = the
+ * best the CPU has, the default). The caller must check the CPU supports it.
+ * Returns the previous setting. Not thread-safe: set before running ops. */
+int cpu_vexp_force_level(int level);
+
 #endif

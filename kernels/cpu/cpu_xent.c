@@ -2,7 +2,8 @@
  * over rows (tokens) so the full (N, V) logits never exist.
  *
  * x (N, C) (any leading dims), w (V, C) the lm-head, targets (N) i32 with -1
- * = ignore. For each chunk of `chunk` rows:
+ * = ignore. The rows with a target are cut into ceil(rows / chunk) equal
+ * chunks of at most `chunk` rows; for each:
  *   logits (n, V) = x_chunk w^T                 (one sgemm, OpenBLAS threads)
  *   per row: lse = max + log(sum exp(l - max))  (sum in double, fixed order)
  *            logp[i] = l[target] - lse
@@ -12,8 +13,8 @@
  * so forward and backward share one logits computation. Workspace: one
  * (chunk, V) f32 buffer from BUF_SCRATCH, plus two (chunk, C) buffers.
  * Ignored rows (target -1: padding, image tokens, prompts) are skipped
- * entirely and give logp 0: a chunk holds the next `chunk` rows that have a
- * target, gathered when they are not contiguous (dx scattered back).
+ * entirely and give logp 0: a chunk holds the next rows that have a target,
+ * gathered when they are not contiguous (dx scattered back).
  * Deterministic: each row is reduced by one thread in a fixed order; the
  * sgemms do not split their inner dimension across threads.
  * A target outside [-1, V) is bad data, not a bug: it is recorded as a
@@ -44,10 +45,19 @@ void cpu_xent(Backend *be, Tensor *logp, Tensor *dx, Tensor *dw, const Tensor *x
     if (weight) be_check_numel(op, weight, N, "weight (N)");
     if (chunk < 1) VLMC_PANIC("%s: chunk must be >= 1 (got %lld)", op, (long long)chunk);
     if (N == 0) return;
-    if (chunk > N) chunk = N;
 
     const float *X = cpu_f32(x, op), *W = cpu_f32(w, op);
     const int32_t *tg = cpu_i32(targets, op);
+    // balance the chunks: as many as `chunk` asks for, but of equal size
+    // (512 rows at chunk 63 make 9 chunks of <= 57, not 8 of 63 and one of 8)
+    int64_t nvalid = 0;
+    for (int64_t i = 0; i < N; i++) nvalid += tg[i] >= 0 && tg[i] < V;
+    if (nvalid > 0) {
+        const int64_t nchunks = (nvalid + chunk - 1) / chunk;
+        chunk = (nvalid + nchunks - 1) / nchunks;
+    } else {
+        chunk = 1;  /* nothing to compute; keep the buffers tiny */
+    }
     const float *wt = weight ? cpu_f32(weight, op) : NULL;
     float *LP = logp ? cpu_f32(logp, op) : NULL, *DX = dx ? cpu_f32(dx, op) : NULL, *DW = dw ? cpu_f32(dw, op) : NULL;
 

@@ -3,7 +3,10 @@
  * 64, MLP 1536). A benchmark program, not a test: tests/bench/ops runs it
  * beside bench_ops_torch.py and prints the ratios.
  *
- * Usage: bench_ops [--batch B] [--reps R] [--only NAME]
+ * Usage: bench_ops [--batch B] [--reps R] [--only NAME] [--clock wall|cpu]
+ * --clock cpu times process CPU time instead of wall time: steadier on a
+ * shared machine, but only meaningful with one thread (idle OpenMP threads
+ * spin and would be counted).
  * Threads come from OMP_NUM_THREADS (OpenBLAS here is the OpenMP build, so
  * BLAS and our loops share one pool). Output, one line per measurement:
  *   CONFIG key value...
@@ -23,13 +26,16 @@
 #include "kernels/ops.h"
 
 enum { T = 512, C = 576, F = 1536, V = 49152, HQ = 9, HKV = 3, HD = 64 };
-/* cross-entropy rows per chunk: 48 per sequence keeps the (chunk, V) buffer
- * at 48/512 = 1/10.7 of the full logits */
-static int64_t g_xent_chunk = 48;
+/* cross-entropy rows per chunk: N / 9 rounded up keeps the (chunk, V) buffer
+ * at ~1/9 of the full logits, under the 1/8 target with room for the small
+ * (chunk, C) buffers */
+static int64_t g_xent_chunk;
+
+static clockid_t g_clock = CLOCK_MONOTONIC;
 
 static double now_ms(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(g_clock, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
@@ -140,8 +146,13 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--batch") && i + 1 < argc) B = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) g_reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) g_only = argv[++i];
+        else if (!strcmp(argv[i], "--clock") && i + 1 < argc && !strcmp(argv[i + 1], "cpu")) {
+            g_clock = CLOCK_PROCESS_CPUTIME_ID;
+            i++;
+        } else if (!strcmp(argv[i], "--clock") && i + 1 < argc && !strcmp(argv[i + 1], "wall"))
+            i++;
         else {
-            fprintf(stderr, "usage: bench_ops [--batch B] [--reps R] [--only NAME]\n");
+            fprintf(stderr, "usage: bench_ops [--batch B] [--reps R] [--only NAME] [--clock wall|cpu]\n");
             return 2;
         }
     }
@@ -159,10 +170,11 @@ int main(int argc, char **argv) {
     const char *ct = getenv("OPENBLAS_CORETYPE");
     printf("CONFIG blas OpenBLAS %s\n", openblas_get_config());
     printf("CONFIG blas_core %s (OPENBLAS_CORETYPE=%s)\n", openblas_get_corename(), ct ? ct : "unset");
+    printf("CONFIG clock %s\n", g_clock == CLOCK_MONOTONIC ? "wall" : "process-cpu");
     printf("CONFIG threads omp_get_max_threads=%d openblas_get_num_threads=%d\n", omp_get_max_threads(),
            openblas_get_num_threads());
     const int64_t N = B * T;
-    g_xent_chunk = 48 * B;
+    g_xent_chunk = (N + 8) / 9;
     printf("CONFIG sizes B=%lld T=%d C=%d F=%d V=%d heads=%d kv_heads=%d head_dim=%d xent_chunk=%lld\n",
            (long long)B, T, C, F, V, HQ, HKV, HD, (long long)g_xent_chunk);
 

@@ -5,7 +5,8 @@ and the same output format:
   CONFIG key value...
   RESULT name median_ms min_ms
   MEMORY name bytes
-Run by tests/bench/ops; usage: bench_ops_torch.py [--threads N] [--batch B] [--reps R] [--only NAME]
+Run by tests/bench/ops; usage:
+  bench_ops_torch.py [--threads N] [--batch B] [--reps R] [--only NAME] [--clock wall|cpu]
 """
 import argparse
 import time
@@ -20,6 +21,7 @@ ap.add_argument("--threads", type=int, default=0)
 ap.add_argument("--batch", type=int, default=1)
 ap.add_argument("--reps", type=int, default=10)
 ap.add_argument("--only", default=None)
+ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
 args = ap.parse_args()
 if args.threads > 0:
     torch.set_num_threads(args.threads)
@@ -54,16 +56,18 @@ def bench(name, fn, reps):
         return
     for _ in range(2):
         fn()
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
     ts = []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        ts.append((time.perf_counter() - t0) * 1e3)
+        ts.append((clock() - t0) * 1e3)
     ts.sort()
     print("RESULT %s %.3f %.3f" % (name, ts[len(ts) // 2], ts[0]), flush=True)
 
 
 config()
+print("CONFIG clock %s" % ("wall" if args.clock == "wall" else "process-cpu"))
 print("CONFIG sizes B=%d T=%d C=%d F=%d V=%d heads=%d kv_heads=%d head_dim=%d" % (B, T, C, FF, V, HQ, HKV, HD))
 R = args.reps
 

@@ -107,7 +107,8 @@ static int run(const Spec *s, int threads, int reps) {
     double med = ms[1 + reps / 2];
     printf("CONFIG %s params %lld tokens %lld images %d threads %d\n", s->name, (long long)m.pt.total, (long long)N, s->B, threads);
     printf("RESULT %s %.2f %.2f %.0f\n", s->name, med, ms[1], (double)N / (med / 1e3));
-    printf("MEMORY %s acts_peak %zu params %zu grads %zu optim %zu\n", s->name, be_peak(be, BUF_ACTS), be_used(be, BUF_PARAMS),
+    printf("MEMORY %s acts_peak %zu acts_bound %zu params %zu grads %zu optim %zu\n", s->name, be_peak(be, BUF_ACTS),
+           vlm_acts_bytes(&m, s->B, s->T, s->B, 1, 0), be_used(be, BUF_PARAMS),
            be_used(be, BUF_GRADS), be_used(be, BUF_OPTIM));
     free(ms); free(tok); free(tgt); free(pos); free(rows); free(px); free(mo); free(vo);
     vlm_free(&m);

@@ -13,12 +13,14 @@ enum { IM = 256, BOS = 257, EOS = 258, PAD = 259, SYS = 260, USR = 261, AST = 26
 
 static char dir[256];
 
+static const char *image_root;   /* NULL: the shard's folder */
+
 static int run_first(LdRegime regime, const char *file, const char *body, int T, int rows, LdBatch *b, LdStats *stats) {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir, file);
     fx_write_str(path, body);
     const char *shards[1] = {path};
-    LdSource src = {shards, 1, NULL, 1.0};
+    LdSource src = {shards, 1, image_root, 1.0};
     LdTextCodec tc = ld_codec_bytes(2);
     LdImageCodec ic = timg_codec(4);
     LdLoaderOpts o = {.regime = regime, .sources = &src, .n_sources = 1, .text = &tc, .image = &ic, .T = T,
@@ -199,6 +201,30 @@ static void test_split(void) {
     ld_batch_free(&b);
 }
 
+static void test_llava_root(void) {
+    /* LLaVA JSON in its own folder, images under a separate root */
+    char sub[300];
+    snprintf(sub, sizeof sub, "%s/meta", dir);
+    mkdir(sub, 0755);
+    image_root = dir;
+    LdBatch b = {0};
+    LdStats s;
+    run_first(LD_SFT, "meta/llava.json",
+              "[{\"id\": \"x\", \"image\": \"b.timg\", \"conversations\": [{\"from\": \"human\", \"value\": "
+              "\"q<image>\"}, {\"from\": \"gpt\", \"value\": \"a\"}, {\"from\": \"human\", \"value\": \"r\"}, "
+              "{\"from\": \"gpt\", \"value\": \"b\"}]}]",
+              24, 1, &b, &s);
+    image_root = NULL;
+    /* the marker's images go before the message text; two assistant turns carry loss */
+    int32_t tok[] = {USR, IM, IM, 'q', EOS, AST, 'a', EOS, USR, 'r', EOS, AST, 'b', EOS};
+    int32_t tgt[] = {-1, -1, -1, -1, -1, 'a', EOS, -1, -1, -1, -1, 'b', EOS, -1};
+    int32_t pos[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13};
+    int32_t doc[14] = {0};
+    check_row(&b, 0, tok, tgt, pos, doc, 14, "llava");
+    CHECK(s.skipped == 0 && b.n_img == 1 && b.pixels[0] == (20.0f * (1.0f / 255.0f) - 0.5f) / 0.5f, "image from the root");
+    ld_batch_free(&b);
+}
+
 static void test_bad_fields(void) {
     /* each malformed record is skipped with its reason; the good one stays */
     LdBatch b = {0};
@@ -230,6 +256,7 @@ static void all(void) {
     test_dpo();
     test_interleaved();
     test_split();
+    test_llava_root();
     test_bad_fields();
     fx_rmtree(dir);
 }

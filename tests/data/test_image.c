@@ -260,6 +260,15 @@ static void test_presets(void) {
     pp.std[1] = 0;
     CHECK(img_preprocess(&im, &pp, out, &st) != 0 && strstr(st.msg, "std[1]"), "%s", st.msg);
     pp.std[1] = 0.5f;
+    Image thin = {0};
+    CHECK(img__alloc(&thin, 1, 200000, &st) == 0, "%s", st.msg);  // 1 x 200000 cropped to 1000: 2e8 rows
+    memset(thin.px, 1, 600000);
+    ImgPreprocess cp;
+    img_preset("clip", 1000, &cp);
+    float *big = malloc(sizeof(float) * 3 * 1000 * 1000);
+    CHECK(img_preprocess(&thin, &cp, big, &st) != 0 && strstr(st.msg, "too elongated"), "%s", st.msg);
+    free(big);
+    img_free(&thin);
     pp.size = 0;
     CHECK(img_preprocess(&im, &pp, out, &st) != 0 && strstr(st.msg, "bad size"), "%s", st.msg);
     img_free(&im);
@@ -285,7 +294,64 @@ static void test_dct_scaling(void) {
     free(b);
 }
 
+/* img_load_preprocessed (streamed JPEG rows) gives exactly the floats of
+ * img_decode + img_preprocess, for every fit, filter, DCT scaling, colour
+ * space, and the fallbacks (vertical-first order, PAD, PNG); bad input
+ * fails the same way. */
+static void test_fused_equals_two_step(void) {
+    const char *files[] = {"rgb_101x67.jpg", "rgb_160x120.jpg", "l_45x37.jpg", "cmyk_31x27.jpg",
+                           "rgb_53x41_444_prog.jpg", "exif6_40x30.jpg", "rgb_37x23.png",
+                           "rgb_23x71_portrait.jpg"};  // the portrait takes the vertical-first fallback
+    const char *presets[] = {"siglip", "clip", "llava"};
+    const int sizes[] = {16, 37, 64, 150, 20};
+    for (size_t fi = 0; fi < sizeof files / sizeof files[0]; fi++) {
+        size_t n;
+        uint8_t *b = slurp(files[fi], &n);
+        CHECK(b != NULL, "missing %s", files[fi]);
+        if (!b) continue;
+        for (int p = 0; p < 3; p++) {
+            for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+                for (int filt = 0; filt < 2; filt++) {
+                    for (int dct = 0; dct < 2; dct++) {
+                        ImgPreprocess pp;
+                        img_preset(presets[p], sizes[si], &pp);
+                        pp.filter = (ImgFilter)filt;
+                        ImgDecodeOpts o = {.min_w = dct ? pp.size : 0, .min_h = dct ? pp.size : 0};
+                        size_t m = (size_t)3 * pp.size * pp.size;
+                        float *a = malloc(m * sizeof(float)), *c = malloc(m * sizeof(float));
+                        VStatus st = {0};
+                        Image im;
+                        int rc1 = img_decode(b, n, &o, &im, &st);
+                        if (!rc1) rc1 = img_preprocess(&im, &pp, a, &st);
+                        if (!rc1) img_free(&im);
+                        int rc2 = img_load_preprocessed(b, n, &o, &pp, c, &st);
+                        CHECK(rc1 == 0 && rc2 == 0, "%s %s %d: %s", files[fi], presets[p], pp.size, st.msg);
+                        CHECK(rc1 || rc2 || memcmp(a, c, m * sizeof(float)) == 0, "%s %s S=%d filter %d dct %d differ",
+                              files[fi], presets[p], pp.size, filt, dct);
+                        free(a);
+                        free(c);
+                    }
+                }
+            }
+        }
+        free(b);
+    }
+    const char *bad[] = {"truncated.jpg", "truncated_prog.jpg", "bomb_30000.jpg", "bomb_65535.jpg"};
+    for (int i = 0; i < 4; i++) {
+        size_t n;
+        uint8_t *b = slurp(bad[i], &n);
+        if (!b) continue;
+        ImgPreprocess pp;
+        img_preset("siglip", 32, &pp);
+        float out[3 * 32 * 32];
+        VStatus st = {0};
+        CHECK(img_load_preprocessed(b, n, NULL, &pp, out, &st) != 0 && st.msg[0], "%s accepted", bad[i]);
+        printf("  fused reject %s -> %s\n", bad[i], st.msg);
+        free(b);
+    }
+}
+
 TEST_MAIN({"pixel_limit", test_pixel_limit}, {"truncation_and_fuzz", test_truncation_and_fuzz},
           {"base64", test_base64}, {"resize_properties", test_resize_properties},
           {"resize_window", test_resize_window}, {"exif_parse", test_exif_parse}, {"presets", test_presets},
-          {"dct_scaling", test_dct_scaling})
+          {"dct_scaling", test_dct_scaling}, {"fused_equals_two_step", test_fused_equals_two_step})

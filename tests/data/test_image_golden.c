@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "data/image.h"
+#include "data/image_internal.h"
 #include "test.h"
 
 static char dir[1024];
@@ -188,4 +189,17 @@ static void test_manifest(void) {
            worst_resize, diff_resize_values, total_resize_values, worst_jpeg, worst_webp_lossy);
 }
 
-TEST_MAIN({"manifest", test_manifest})
+/* the same manifest with the SSSE3-only and the scalar pixel loops: every
+ * path must give Pillow's bytes */
+static void test_manifest_sse(void) {
+    img__simd_max = 1;
+    test_manifest();
+    img__simd_max = 2;
+}
+static void test_manifest_scalar(void) {
+    img__simd_max = 0;
+    test_manifest();
+    img__simd_max = 2;
+}
+
+TEST_MAIN({"manifest", test_manifest}, {"manifest_sse", test_manifest_sse}, {"manifest_scalar", test_manifest_scalar})

@@ -70,10 +70,12 @@ typedef struct Run {
     char state[64][LD_STATE_MAX];   /* ld_state after batch i (from rank 0) */
     int64_t draws[2];      /* samples per source seen (parts 0) */
     int seen_idx[2][64];   /* epoch-0..1 coverage of source 0: counts per index, per epoch */
+    int64_t first_step;    /* LdBatch.step of the first batch */
 } Run;
 
 static char dir[256];
 static char shard_paths[4][512];
+static int g_workers = 2;
 
 static void make_data(void) {
     fx_tmpdir(dir, sizeof dir, "order");
@@ -122,7 +124,7 @@ static void run(int world, int n_sources, int epochs, int max_batches, const cha
     for (int k = 0; k < world; k++) {
         LdLoaderOpts o = {.regime = LD_PAIRS, .sources = src, .n_sources = n_sources, .text = &tc, .image = &ic,
                           .T = 24, .global_rows = 6, .rank = k, .world = world, .seed = 1234, .shuffle_buffer = 8,
-                          .epochs = epochs, .workers = 2, .prefetch = 2, .resume_state = resume};
+                          .epochs = epochs, .workers = g_workers, .prefetch = 2, .resume_state = resume};
         int rc = ld_open(&o, &L[k], &st);
         CHECK(rc == 0, "open rank %d: %s", k, st.msg);
         if (rc) return;
@@ -139,6 +141,8 @@ static void run(int world, int n_sources, int epochs, int max_batches, const cha
         CHECK(any == all, "ranks disagree about the end");
         if (all || r->n_batches == 255) break;
         canon(bp, world, 1, 6, &r->all);
+        if (r->n_batches == 0) r->first_step = b[0].step;
+        for (int k = 0; k < world; k++) CHECK(b[k].step == r->first_step + r->n_batches, "step numbers");
         ld_state(L[0], r->state[r->n_batches < 64 ? r->n_batches : 63], LD_STATE_MAX);
         for (int k = 1; k < world; k++) {
             char sk[LD_STATE_MAX];
@@ -182,6 +186,17 @@ static void test_ranks_and_epochs(void) {
     /* the order is shuffled: epoch 0 does not start with record 0, 1, 2 */
     run_free(&r2);
     run_free(&r3);
+    /* nor on the number of worker threads */
+    g_workers = 5;
+    run(2, 1, 2, 0, NULL, &r2);
+    g_workers = 1;
+    run(1, 1, 2, 0, NULL, &r3);
+    g_workers = 2;
+    CHECK(r2.all.n == r1.all.n && !memcmp(r2.all.p, r1.all.p, r1.all.n) && r3.all.n == r1.all.n &&
+              !memcmp(r3.all.p, r1.all.p, r1.all.n),
+          "global batches depend on the worker count");
+    run_free(&r2);
+    run_free(&r3);
 
     /* resume after 3 batches with 1, 2 and 3 ranks: the rest is identical */
     for (int w = 1; w <= 3; w++) {
@@ -192,6 +207,7 @@ static void test_ranks_and_epochs(void) {
               r1.n_batches - 3);
         CHECK(rr.all.n == r1.all.n - off && memcmp(rr.all.p, r1.all.p + off, rr.all.n) == 0,
               "world %d: resumed batches differ", w);
+        CHECK(rr.first_step == 3, "world %d: resumed run starts at step %lld, want 3", w, (long long)rr.first_step);
         run_free(&rr);
     }
     run_free(&r1);
@@ -222,7 +238,7 @@ static void test_bad_state(void) {
     LdTextCodec tc = ld_codec_bytes(2);
     LdImageCodec ic = timg_codec(3);
     LdLoaderOpts o = {.regime = LD_PAIRS, .sources = &src, .n_sources = 1, .text = &tc, .image = &ic, .T = 24,
-                      .global_rows = 6, .seed = 99, .resume_state = "vlmc-loader 1 regime=pairs seed=5 t=0 part=0 "
+                      .global_rows = 6, .seed = 99, .resume_state = "vlmc-loader 1 regime=pairs seed=5 step=0 t=0 part=0 "
                                                                    "seen=0 skipped=0 reasons=0,0,0,0,0,0,0,0 src=0:0"};
     LdLoader *L;
     VStatus st = {0};

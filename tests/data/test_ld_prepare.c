@@ -129,6 +129,11 @@ static void test_pairs(void) {
     free(b);
     free(c);
 
+    /* h5 -> h5 copies records, so the inputs must match the run: a 32 px run refuses 24 px shards */
+    snprintf(args, sizeof args, "--regime pairs --format h5 --out %s/h5b --image-size 32 --image-seq-len 2 %s", dir, hp[0]);
+    int rc0 = run_prepare(args, err, sizeof err);
+    CHECK(rc0 == 1 && strstr(err, "stale shard: image_size 24, the run's encoder wants 32"), "exit %d: %s", rc0, err);
+
     /* over the limit: 3 of 122 */
     f = fopen(p, "a");
     fprintf(f, "{\"image\": \"bad.jpg\", \"caption\": \"x\"}\n{\"image\": \"trunc.jpg\", \"caption\": \"y\"}\n");

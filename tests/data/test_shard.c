@@ -253,9 +253,67 @@ static void test_h5(void) {
     CHECK(ld_shard_open(h5, NULL, &ex, &s, &st) != 0 && strstr(st.msg, "schema_version 2"), "%s", st.msg);
 }
 
+/* JSONL line bookkeeping (blank lines, CRLF, no final newline) and tar
+ * members with long names (pax headers, as `vlmc prepare` writes them) */
+static void test_lines_and_long_names(void) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/lines.jsonl", dir);
+    fx_write_str(p, "{\"a\": 1}\n\n  \n{\"a\": 2}\r\n{\"a\": 3}");
+    VStatus st = {0};
+    LdShard *s;
+    CHECK(ld_shard_open(p, NULL, NULL, &s, &st) == 0, "%s", st.msg);
+    CHECK(ld_shard_count(s) == 3, "%lld records", (long long)ld_shard_count(s));
+    const char *keys[3] = {"line 1", "line 4", "line 5"};
+    for (int j = 0; j < 3; j++) {
+        LdRaw r;
+        ld_shard_fetch(s, j, &r, &st);
+        CHECK(!strcmp(r.key, keys[j]) && r.skip == 0 && json_integer_value(json_object_get(r.json, "a")) == j + 1,
+              "record %d: key %s skip %d", j, r.key, r.skip);
+        ld_raw_free(&r);
+    }
+    ld_shard_close(s);
+
+    snprintf(p, sizeof p, "%s/long.tar", dir);
+    char dirname[200], n1[300], n2[300], n3[300];
+    memset(dirname, 'd', 150);
+    dirname[150] = 0;
+    snprintf(n1, sizeof n1, "%s/key1.jpg", dirname);
+    snprintf(n2, sizeof n2, "%s/key1.txt", dirname);
+    snprintf(n3, sizeof n3, "%s/key2.txt", dirname);
+    FxMember m[3] = {{n1, "TIMG\x09", 5}, {n2, "hello", 5}, {n3, "second", 6}};
+    struct archive *a = archive_write_new();   /* pax: names over 100 bytes */
+    archive_write_set_format_pax_restricted(a);
+    archive_write_open_filename(a, p);
+    for (int i = 0; i < 3; i++) {
+        struct archive_entry *e = archive_entry_new();
+        archive_entry_set_pathname(e, m[i].name);
+        archive_entry_set_size(e, (la_int64_t)m[i].n);
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_perm(e, 0644);
+        archive_write_header(a, e);
+        archive_write_data(a, m[i].data, m[i].n);
+        archive_entry_free(e);
+    }
+    archive_write_close(a);
+    archive_write_free(a);
+    CHECK(ld_shard_open(p, NULL, NULL, &s, &st) == 0, "%s", st.msg);
+    CHECK(ld_shard_count(s) == 2, "%lld samples", (long long)ld_shard_count(s));
+    LdRaw r;
+    ld_shard_fetch(s, 0, &r, &st);
+    CHECK(r.skip == 0 && r.n_imgs == 1 && r.imgs[0].data[4] == 9 && !strcmp(json_string_value(json_object_get(r.json, "txt")), "hello") &&
+              strlen(r.key) == 155,
+          "long-name sample: skip %d, %d images, key length %zu", r.skip, r.n_imgs, strlen(r.key));
+    ld_raw_free(&r);
+    ld_shard_fetch(s, 1, &r, &st);
+    CHECK(r.skip == 0 && !strcmp(json_string_value(json_object_get(r.json, "txt")), "second"), "second sample");
+    ld_raw_free(&r);
+    ld_shard_close(s);
+}
+
 static void all(void) {
     fx_tmpdir(dir, sizeof dir, "shard");
     test_tar_members();
+    test_lines_and_long_names();
     test_skip_fraction();
     test_h5();
     fx_rmtree(dir);

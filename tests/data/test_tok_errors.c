@@ -107,4 +107,26 @@ static void test_literal_split(void) {
     tok_free(t);
 }
 
-TEST_MAIN({"malformed", test_malformed}, {"minimal", test_minimal}, {"literal_split", test_literal_split})
+/* Regexes follow Oniguruma's Ruby syntax as tokenizers compiles them: ^ and $ anchor at every line,
+ * '.' matches \r but not \n. Expected ids from the Python tokenizers library for this exact file. */
+static void test_regex_anchors(void) {
+    const char *json =
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"X\": 0, \"b\": 1, \"\\n\": 2, \"a\": 3, \"Y\": 4, \"Z\": 5, "
+        "\"\\r\": 6}, \"merges\": []}, \"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Replace\", "
+        "\"pattern\": {\"Regex\": \"^a\"}, \"content\": \"X\"}, {\"type\": \"Replace\", \"pattern\": {\"Regex\": \"b$\"}, "
+        "\"content\": \"Y\"}, {\"type\": \"Replace\", \"pattern\": {\"Regex\": \"a.b\"}, \"content\": \"Z\"}]}}";
+    static const int32_t want[] = {0, 4, 2, 0, 4, 2, 1, 3, 2, 1, 3, 6, 4};
+    VStatus st = {0};
+    Tokenizer *t = tok_load_json(json, strlen(json), "anchors.json", &st);
+    CHECK(t != NULL, "%s", st.msg);
+    if (!t) return;
+    TokIds ids = {0};
+    const char *text = "ab\nab\nba\nb a\rb";
+    CHECK(tok_encode(t, text, strlen(text), 0, &ids, &st) == 0 && ids.n == 13 && !memcmp(ids.ids, want, sizeof want),
+          "n=%zu", ids.n);
+    tok_ids_free(&ids);
+    tok_free(t);
+}
+
+TEST_MAIN({"malformed", test_malformed}, {"minimal", test_minimal}, {"literal_split", test_literal_split},
+          {"regex_anchors", test_regex_anchors})

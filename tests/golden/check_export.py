@@ -30,7 +30,7 @@ def load(d, name):
 
 
 ok = True
-for name in ["text_llama", "llava_clip_llama", "llava_siglip_qwen2", "idefics3"]:
+for name in ["text_llama", "llava_clip_llama", "llava_clip_full", "llava_siglip_qwen2", "idefics3"]:
     src = os.path.join(HERE, "models", name, "hf")
     inputs = load_file(os.path.join(HERE, "models", name, "inputs.safetensors"))
     inputs.pop("labels")

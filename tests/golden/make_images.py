@@ -87,15 +87,16 @@ def add_resize(name, sizes):
             manifest.append(f"resize {name} {fname} {w} {h} {ref}")
 
 
-def png16(name, a16):
-    """16-bit RGB PNG written by hand (Pillow cannot save 16-bit RGB)."""
+def png16(name, a16, color_type=2):
+    """16-bit PNG written by hand (Pillow cannot save 16-bit RGB or LA):
+    color_type 2 = RGB (a16: h, w, 3), 4 = gray + alpha (a16: h, w, 2)."""
     h, w, _ = a16.shape
     raw = b"".join(b"\0" + a16[y].astype(">u2").tobytes() for y in range(h))
 
     def chunk(t, d):
         return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
 
-    data = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+    data = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, color_type, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
     with open(os.path.join(OUT, name), "wb") as f:
         f.write(data)
@@ -124,11 +125,16 @@ def main():
     png16("rgb16_23x19.png", content(23, 19).astype(np.uint16) * 257 + rng.integers(0, 256, (19, 23, 3)).astype(np.uint16))
     g16 = (content(19, 17, 1)[:, :, 0].astype(np.int32) * 3).astype(np.uint16)  # some values > 255: Pillow clips
     save("l16_19x17.png", Image.fromarray(g16))
+    la16 = np.stack([g16.astype(np.uint16) * 80, content(19, 17, 1)[:, :, 0].astype(np.uint16) * 257], -1)
+    png16("la16_19x17.png", la16, color_type=4)
+    save("bw_27x13.png", Image.fromarray(content(27, 13)).convert("1"))      # 1-bit
+    save("la_21x15.png", mk(content(21, 15, 2), "LA"))
+    save("p4_25x19.png", Image.fromarray(content(25, 19)).convert("P", palette=Image.ADAPTIVE, colors=12), bits=4)
     save("rgb_39x27_lossless.webp", Image.fromarray(content(39, 27)), lossless=True)
     save("rgba_35x25_lossless.webp", mk(content(35, 25, 4), "RGBA"), lossless=True)
     save("rgb_47x35_lossy.webp", Image.fromarray(content(47, 35)), quality=80)
     for n in ("rgb_101x67.png", "rgb_37x23.png", "l_41x29.png", "rgba_33x21.png", "p_29x31.png",
-              "rgb16_23x19.png", "l16_19x17.png", "rgb_39x27_lossless.webp", "rgba_35x25_lossless.webp",
+              "rgb16_23x19.png", "l16_19x17.png", "la16_19x17.png", "bw_27x13.png", "la_21x15.png", "p4_25x19.png", "rgb_39x27_lossless.webp", "rgba_35x25_lossless.webp",
               "rgb_47x35_lossy.webp"):
         add_decode(n)
 
@@ -137,9 +143,11 @@ def main():
     save("rgb_53x41_444_prog.jpg", Image.fromarray(content(53, 41)), quality=85, subsampling=0, progressive=True)
     save("l_45x37.jpg", mk(content(45, 37, 1)[:, :, 0], "L"), quality=90)
     save("cmyk_31x27.jpg", mk(content(31, 27, 4), "CMYK"), quality=92)
+    save("rgb_23x71_portrait.jpg", Image.fromarray(content(23, 71)), quality=88)  # vertical-first resizes
     big = Image.fromarray(content(160, 120))
     save("rgb_160x120.jpg", big, quality=90)
-    for n in ("rgb_101x67.jpg", "rgb_53x41_444_prog.jpg", "l_45x37.jpg", "cmyk_31x27.jpg", "rgb_160x120.jpg"):
+    for n in ("rgb_101x67.jpg", "rgb_53x41_444_prog.jpg", "l_45x37.jpg", "cmyk_31x27.jpg", "rgb_160x120.jpg",
+              "rgb_23x71_portrait.jpg"):
         add_decode(n)
     for (w, h) in ((80, 60), (40, 30), (20, 15)):                # DCT scaling 1/2, 1/4, 1/8
         with Image.open(os.path.join(OUT, "rgb_160x120.jpg")) as im:
@@ -152,6 +160,7 @@ def main():
     names = ["exif6_40x30.jpg"]
     for o in range(2, 9):
         names.append(save(f"exif{o}_7x5.png", Image.fromarray(content(7, 5)), exif=exif_bytes(o)))
+    names.append(save("exif6_9x7_lossless.webp", Image.fromarray(content(9, 7)), lossless=True, exif=exif_bytes(6)))
     for n in names:
         with Image.open(os.path.join(OUT, n)) as im:
             ref = ppm(n + ".exif.ppm", ImageOps.exif_transpose(im).convert("RGB"))
@@ -159,9 +168,10 @@ def main():
         add_decode(n)  # without apply_exif: stored orientation, as HF sees it
 
     # --- resize parity: up, down, non-uniform, one axis unchanged ---
-    add_resize("rgb_101x67.png", [(50, 33), (160, 100), (150, 20), (17, 90), (101, 40), (60, 67), (9, 7), (120, 120)])
+    add_resize("rgb_101x67.png", [(50, 33), (160, 100), (150, 20), (17, 90), (101, 40), (60, 67), (9, 7), (120, 120), (3, 2), (2, 60)])
     add_resize("rgba_33x21.png", [(16, 10), (70, 45)])
     add_resize("rgb_101x67.jpg", [(37, 23), (224, 150)])
+    add_resize("rgb_23x71_portrait.jpg", [(20, 20), (16, 40)])
 
     # --- processors (transformers, PIL backend = the slow processors) ---
     from transformers import CLIPImageProcessorPil, SiglipImageProcessorPil
@@ -173,7 +183,7 @@ def main():
         a.astype("<f4").tofile(os.path.join(OUT, name))
         return name
 
-    for n, S in (("rgb_101x67.png", 48), ("p_29x31.png", 24), ("rgb_101x67.jpg", 64)):
+    for n, S in (("rgb_101x67.png", 48), ("p_29x31.png", 24), ("rgb_101x67.jpg", 64), ("rgb_23x71_portrait.jpg", 20)):
         with Image.open(os.path.join(OUT, n)) as im:
             im.load()
             clip = CLIPImageProcessorPil(size={"shortest_edge": S}, crop_size={"height": S, "width": S})

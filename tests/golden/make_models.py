@@ -22,6 +22,7 @@ Models (hidden <= 64, 2-3 layers, vocab <= 512, 32x32 images):
   text_llama          LlamaForCausalLM, untied, llama3 rope scaling
   llava_clip_llama    LLaVA: CLIP tower (CLS, quick_gelu, pre_layrnorm, layer -2,
                       CLS dropped) + mlp projector + Llama (llama3 rope scaling)
+  llava_clip_full     LLaVA: CLIP tower, CLS kept ("full"), feature layer 1 (>= 0), 1-layer Llama
   llava_siglip_qwen2  LLaVA: SigLIP tower (no CLS, layer -1 without post_layernorm,
                       head present but unused) + Qwen2 (GQA, qkv bias, tied embeddings), bf16
   idefics3            Idefics3: SigLIP-like tower, pixel shuffle r=2, Llama, no image splitting
@@ -58,11 +59,18 @@ def llama_cfg(**kw):
     return LlamaConfig(**c)
 
 
-def make_tokens(g, B, T, n_img, img_tok, img_at):
+def drop_generation_config(d):
+    """generation_config.json is not part of what the tests read; not committed."""
+    p = os.path.join(d, "hf", "generation_config.json")
+    if os.path.exists(p):
+        os.remove(p)
+
+
+def make_tokens(g, B, T, n_img, img_tok, img_at, vocab=VOCAB):
     """input_ids (B, T) random text with a run of n_img image placeholders at img_at
     (None: text only); labels: -100 on the prompt and image, ids afterwards, with a
     couple of extra -100 holes so masking inside the answer is exercised."""
-    ids = torch.randint(3, VOCAB - 8, (B, T), generator=g)
+    ids = torch.randint(3, vocab - 8, (B, T), generator=g)
     labels = ids.clone()
     for b in range(B):
         start = img_at[b] if img_at is not None else 0
@@ -131,6 +139,7 @@ def emit(name, model, inputs, save_dtype=torch.float32, max_shard_size=None):
     if max_shard_size:
         kw["max_shard_size"] = max_shard_size
     model.save_pretrained(os.path.join(d, "hf"), **kw)
+    drop_generation_config(d)
     # The reference is what transformers computes from the saved checkpoint: reload it
     # (in float32, so non-persistent buffers such as rope inv_freq are recomputed in
     # float32 as on any load, not left rounded to bf16 by the .to() above).
@@ -188,6 +197,26 @@ def llava_clip_llama():
     emit("llava_clip_llama", m, {"pixel_values": px, "input_ids": ids, "labels": labels})
 
 
+def llava_clip_full():
+    """CLIP tower keeping its CLS row (strategy "full") with a non-negative feature
+    layer (hidden_states[1]: one block run of two), untied Llama without rope scaling."""
+    torch.manual_seed(6)
+    vc = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                          image_size=IMG, patch_size=16, projection_dim=16, hidden_act="quick_gelu",
+                          attn_implementation="eager")
+    tc = llama_cfg(num_hidden_layers=1, vocab_size=128, rope_parameters={"rope_type": "default", "rope_theta": 10000.0})
+    img_tok = 127
+    cfg = LlavaConfig(vision_config=vc, text_config=tc, image_token_index=img_tok,
+                      projector_hidden_act="gelu", vision_feature_select_strategy="full",
+                      vision_feature_layer=1, multimodal_projector_bias=True, attn_implementation="eager")
+    m = LlavaForConditionalGeneration(cfg)
+    g = torch.Generator().manual_seed(16)
+    n_img = (IMG // 16) ** 2 + 1
+    ids, labels = make_tokens(g, 2, 16, n_img, img_tok, [1, 3], vocab=128)
+    px = torch.randn(2, 3, IMG, IMG, generator=g)
+    emit("llava_clip_full", m, {"pixel_values": px, "input_ids": ids, "labels": labels})
+
+
 def llava_siglip_qwen2():
     torch.manual_seed(3)
     vc = SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
@@ -241,6 +270,7 @@ def vision_siglip():
     d = os.path.join(OUT, "vision_siglip")
     shutil.rmtree(d, ignore_errors=True)
     m.save_pretrained(os.path.join(d, "hf"), safe_serialization=True)
+    drop_generation_config(d)
     print("vision_siglip: saved")
 
 
@@ -262,6 +292,6 @@ def pos_resize():
 
 if __name__ == "__main__":
     torch.use_deterministic_algorithms(True)
-    which = sys.argv[1:] or ["text_llama", "llava_clip_llama", "llava_siglip_qwen2", "idefics3", "vision_siglip", "pos_resize"]
+    which = sys.argv[1:] or ["text_llama", "llava_clip_llama", "llava_clip_full", "llava_siglip_qwen2", "idefics3", "vision_siglip", "pos_resize"]
     for w in which:
         globals()[w]()

@@ -4,6 +4,9 @@
  * op_testutil.h), on sizes that are not multiples of 8 and one large enough to
  * take the OpenMP path. Gradients are accumulated onto random initial values
  * to check the "+=" contract. */
+#include <omp.h>
+
+#include "kernels/cpu/cpu_loops.h"
 #include "op_testutil.h"
 
 static const int64_t SIZES[][2] = {{1, 7}, {13, 33}, {300, 129}};
@@ -201,8 +204,95 @@ static void test_tanh_gate(void) {
     be_destroy(be);
 }
 
+/* Saturated and non-finite inputs: large |x| must saturate without inf/NaN
+   (the vectorised exp clamps its argument), NaN must propagate. Absolute
+   error vs float64 <= 1e-6 * max(1, |y|) on the finite inputs. */
+static void test_act_extremes(void) {
+    Backend *be = tu_backend();
+    const float xs[] = {-1e30f, -100.0f, -20.0f, -0.0f, 0.0f, 20.0f, 100.0f, 1e30f, NAN};
+    enum { N = sizeof xs / sizeof xs[0] };
+    int64_t shape[1] = {N};
+    Tensor *x = tu_from(be, 1, shape, xs), *y = tu_alloc(be, DT_F32, 1, shape);
+    for (int k = 0; k < ACT__COUNT; k++) {
+        op_act(be, y, x, (ActKind)k);
+        float *h = tu_get(be, y);
+        for (int i = 0; i < N - 1; i++) {
+            double r = ref_act(xs[i], (ActKind)k);
+            CHECK(isfinite(h[i]) && fabs(h[i] - r) <= 1e-6 * fmax(1.0, fabs(r)), "act kind %d x=%g: %g vs %g", k,
+                  (double)xs[i], (double)h[i], r);
+        }
+        CHECK(isnan(h[N - 1]), "act kind %d does not propagate NaN (got %g)", k, (double)h[N - 1]);
+        free(h);
+    }
+    be_destroy(be);
+}
+
+/* a gate wider than the kernel's stack buffer (4096) takes the heap path */
+static void test_tanh_gate_wide(void) {
+    Backend *be = tu_backend();
+    TuRng rng = {25};
+    int64_t N = 3, C = 4099, shape[2] = {N, C}, gs[1] = {C};
+    float *hx, *hg, *hd, *hdx;
+    Tensor *x = tu_tensor(be, &rng, 2, shape, -1, 1, &hx), *g = tu_tensor(be, &rng, 1, gs, -1, 1, &hg);
+    Tensor *d = tu_tensor(be, &rng, 2, shape, -1, 1, &hd), *dx = tu_tensor(be, &rng, 2, shape, -1, 1, &hdx);
+    Tensor *y = tu_alloc(be, DT_F32, 2, shape);
+    double *ref = tu_xmalloc((size_t)(N * C) * sizeof *ref), *gref = tu_xmalloc((size_t)(N * C) * sizeof *gref);
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t j = 0; j < C; j++) {
+            ref[i * C + j] = tanh((double)hg[j]) * hx[i * C + j];
+            gref[i * C + j] = tanh((double)hg[j]) * hd[i * C + j];
+        }
+    op_tanh_gate(be, y, x, g, NULL);
+    double e = tu_err(be, y, ref);
+    CHECK(e < 1e-6, "wide tanh_gate: %g", e); /* tanhf (1 ulp) and one product */
+    op_tanh_gate_backward(be, dx, NULL, NULL, d, x, g);
+    e = tu_err_acc(be, dx, hdx, gref);
+    CHECK(e < 1e-6, "wide tanh_gate_backward dx: %g", e);
+    free(hx); free(hg); free(hd); free(hdx); free(ref); free(gref);
+    be_destroy(be);
+}
+
+/* dgate (a reduction over all rows) is bit-identical for 1 and 2 threads */
+static void test_tanh_gate_deterministic(void) {
+    Backend *be = tu_backend();
+    TuRng rng = {24};
+    int64_t N = 333, C = 257, shape[2] = {N, C};
+    Tensor *x = tu_tensor(be, &rng, 2, shape, -1e3, 1e3, NULL), *d = tu_tensor(be, &rng, 2, shape, -1, 1, NULL);
+    for (int per_col = 0; per_col < 2; per_col++) {
+        int64_t gs[1] = {per_col ? C : 1};
+        Tensor *g = tu_tensor(be, &rng, 1, gs, -1, 1, NULL), *dg = tu_alloc(be, DT_F32, 1, gs);
+        float *res[2];
+        int saved = omp_get_max_threads();
+        for (int t = 0; t < 2; t++) {
+            omp_set_num_threads(t + 1);
+            op_fill(be, dg, 0);
+            op_tanh_gate_backward(be, NULL, dg, NULL, d, x, g);
+            res[t] = tu_get(be, dg);
+        }
+        omp_set_num_threads(saved);
+        CHECK(memcmp(res[0], res[1], (size_t)gs[0] * sizeof(float)) == 0, "dgate (G=%lld) differs 1 vs 2 threads",
+              (long long)gs[0]);
+        free(res[0]);
+        free(res[1]);
+    }
+    be_destroy(be);
+}
+
+/* The same checks with the base-ISA (SSE4.2) kernels forced (the automatic
+   choice, AVX2 on this machine, ran above). */
+static void test_base_isa(void) {
+    cpu_force_isa(0);
+    test_act();
+    test_swiglu();
+    test_act_extremes();
+    cpu_force_isa(-1);
+}
+
 static void report(void) {
     printf("act/swiglu/tanh_gate: max forward rel err %.3g, max gradcheck rel err %.3g\n", worst_fwd, worst_bwd);
 }
 
-TEST_MAIN({"act", test_act}, {"swiglu", test_swiglu}, {"tanh_gate", test_tanh_gate}, {"report", report})
+TEST_MAIN({"act", test_act}, {"swiglu", test_swiglu}, {"tanh_gate", test_tanh_gate},
+          {"act_extremes", test_act_extremes}, {"tanh_gate_deterministic", test_tanh_gate_deterministic},
+          {"tanh_gate_wide", test_tanh_gate_wide},
+          {"base_isa", test_base_isa}, {"report", report})

@@ -327,12 +327,14 @@ static void test_op_gradient_fd(void) {
                 for (size_t i = 0; i < n[w]; i++) bad[i] = 1.05f * g[w][i];
                 double eb = tfd_check(op_loss, &c, x[w], bad, n[w], 1e-2, 3, 41 + (uint64_t)w, 1e-2);
                 CHECK(eb > 1e-3, "fd check accepted a gradient scaled by 1.05 (err %.3g)", eb);
+                printf("  %-30s d%c scaled by 1.05: fd rel err %.2e (rejected)\n", cases[ci].name, "qkv"[w], eb);
                 memcpy(bad, g[w], n[w] * sizeof(float));
                 double gn = 0;
                 for (size_t i = 0; i < n[w]; i++) gn += (double)g[w][i] * g[w][i];
                 bad[n[w] / 2] += (float)(0.3 * sqrt(gn));
                 eb = tfd_check(op_loss, &c, x[w], bad, n[w], 1e-2, 3, 41 + (uint64_t)w, 1e-2);
                 CHECK(eb > 1e-3, "fd check accepted a gradient with one element shifted (err %.3g)", eb);
+                printf("  %-30s d%c with one element shifted: fd rel err %.2e (rejected)\n", cases[ci].name, "qkv"[w], eb);
                 free(bad);
             }
         }

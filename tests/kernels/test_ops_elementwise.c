@@ -1,6 +1,8 @@
 /* Tests of the CPU elementwise ops (fill, copy, add, scale, bias_add,
  * bias_backward, mask_rows) against float64 references on random inputs whose
  * sizes are not multiples of 8, plus the "+=" contract of backward ops. */
+#include <omp.h>
+
 #include "op_testutil.h"
 
 static const int64_t SIZES[][2] = {{1, 1}, {7, 13}, {33, 5}, {130, 257}};
@@ -110,5 +112,26 @@ static void test_mask_rows(void) {
     be_destroy(be);
 }
 
+/* bias_backward is bit-identical for 1 and 2 threads (rows summed in order) */
+static void test_bias_backward_deterministic(void) {
+    Backend *be = tu_backend();
+    TuRng rng = {4};
+    int64_t shape[2] = {1000, 77}, bs[1] = {77};
+    Tensor *g = tu_tensor(be, &rng, 2, shape, -1e3, 1e3, NULL), *db = tu_alloc(be, DT_F32, 1, bs);
+    float *res[2];
+    int saved = omp_get_max_threads();
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        op_fill(be, db, 0);
+        op_bias_backward(be, db, g);
+        res[t] = tu_get(be, db);
+    }
+    omp_set_num_threads(saved);
+    CHECK(memcmp(res[0], res[1], sizeof(float) * 77) == 0, "bias_backward differs 1 vs 2 threads");
+    free(res[0]);
+    free(res[1]);
+    be_destroy(be);
+}
+
 TEST_MAIN({"fill_copy_scale_add", test_fill_copy_scale_add}, {"bias_add_backward", test_bias_add_backward},
-          {"mask_rows", test_mask_rows})
+          {"mask_rows", test_mask_rows}, {"bias_backward_deterministic", test_bias_backward_deterministic})

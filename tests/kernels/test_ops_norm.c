@@ -4,6 +4,7 @@
  * of the weight gradients across thread counts. */
 #include <omp.h>
 
+#include "kernels/cpu/cpu_loops.h"
 #include "op_testutil.h"
 
 static const int64_t SIZES[][2] = {{1, 7}, {13, 33}, {64, 577}};
@@ -173,9 +174,82 @@ static void test_determinism_and_inplace(void) {
     be_destroy(be);
 }
 
+/* mismatched shapes panic with a message naming the op */
+typedef struct BadNorm { Backend *be; int which; } BadNorm;
+
+static void bad_norm(void *vc) {
+    BadNorm *c = vc;
+    Backend *be = c->be;
+    int64_t xs[2] = {4, 6}, ws[1] = {5}, ns[1] = {3}, w6[1] = {6};
+    Tensor *x = tu_alloc(be, DT_F32, 2, xs), *y = tu_alloc(be, DT_F32, 2, xs);
+    Tensor *w5 = tu_alloc(be, DT_F32, 1, ws), *w = tu_alloc(be, DT_F32, 1, w6), *r3 = tu_alloc(be, DT_F32, 1, ns);
+    if (c->which == 0) op_rmsnorm(be, y, NULL, NULL, x, NULL, w5, EPS);
+    if (c->which == 1) op_layernorm(be, y, NULL, r3, NULL, x, NULL, w, NULL, EPS);
+    if (c->which == 2) op_rmsnorm(be, y, NULL, NULL, x, x, w, EPS); /* resid without sum_out */
+}
+
+static void test_bad_input(void) {
+    Backend *be = tu_backend();
+    static const char *const expect[] = {"rmsnorm: inp has 24 elements, not a multiple of the row length 5",
+                                         "layernorm: mean has shape (3)", "rmsnorm: sum_out (required with resid) is NULL"};
+    for (int w = 0; w < 3; w++) {
+        BadNorm c = {be, w};
+        CHECK(tu_expect_panic(bad_norm, &c, expect[w]), "case %d", w);
+    }
+    be_destroy(be);
+}
+
+/* The same checks with the base-ISA (SSE4.2) kernels forced; the automatic
+   choice (AVX2 on this machine) ran above. The two builds must also agree bit
+   for bit: summation orders are fixed in the source. */
+static void test_base_isa(void) {
+    cpu_force_isa(0);
+    test_layernorm();
+    test_rmsnorm();
+    cpu_force_isa(-1);
+}
+
+static void test_isa_bitwise(void) {
+    Backend *be = tu_backend();
+    TuRng rng = {40};
+    int64_t N = 37, C = 577, shape[2] = {N, C}, cs[1] = {C}, ns[1] = {N};
+    size_t n = (size_t)(N * C);
+    Tensor *x = tu_tensor(be, &rng, 2, shape, -1, 2, NULL), *r = tu_tensor(be, &rng, 2, shape, -1, 1, NULL);
+    Tensor *w = tu_tensor(be, &rng, 1, cs, 0.5, 1.5, NULL), *b = tu_tensor(be, &rng, 1, cs, -1, 1, NULL);
+    Tensor *d = tu_tensor(be, &rng, 2, shape, -1, 1, NULL);
+    Tensor *y = tu_alloc(be, DT_F32, 2, shape), *so = tu_alloc(be, DT_F32, 2, shape);
+    Tensor *mean = tu_alloc(be, DT_F32, 1, ns), *rstd = tu_alloc(be, DT_F32, 1, ns);
+    Tensor *dx = tu_alloc(be, DT_F32, 2, shape), *dw = tu_alloc(be, DT_F32, 1, cs), *db = tu_alloc(be, DT_F32, 1, cs);
+    float *res[2][5];
+    for (int isa = 0; isa < 2; isa++) {
+        cpu_force_isa(isa);
+        op_layernorm(be, y, so, mean, rstd, x, r, w, b, EPS);
+        op_fill(be, dx, 0);
+        op_fill(be, dw, 0);
+        op_fill(be, db, 0);
+        op_layernorm_backward(be, dx, dw, db, d, so, w, mean, rstd);
+        res[isa][0] = tu_get(be, y);
+        res[isa][1] = tu_get(be, dx);
+        res[isa][2] = tu_get(be, dw);
+        op_rmsnorm(be, y, so, rstd, x, r, w, EPS);
+        op_rmsnorm_backward(be, dx, dw, d, so, w, rstd);
+        res[isa][3] = tu_get(be, y);
+        res[isa][4] = tu_get(be, dx);
+    }
+    cpu_force_isa(-1);
+    size_t len[5] = {n, n, (size_t)C, n, n};
+    for (int k = 0; k < 5; k++) {
+        CHECK(memcmp(res[0][k], res[1][k], len[k] * sizeof(float)) == 0, "output %d differs between ISAs", k);
+        free(res[0][k]);
+        free(res[1][k]);
+    }
+    be_destroy(be);
+}
+
 static void report(void) {
     printf("norms: max forward rel err %.3g, max gradcheck rel err %.3g\n", worst_fwd, worst_bwd);
 }
 
 TEST_MAIN({"layernorm", test_layernorm}, {"rmsnorm", test_rmsnorm},
-          {"determinism_and_inplace", test_determinism_and_inplace}, {"report", report})
+          {"determinism_and_inplace", test_determinism_and_inplace}, {"bad_input", test_bad_input},
+          {"base_isa", test_base_isa}, {"isa_bitwise", test_isa_bitwise}, {"report", report})

@@ -140,8 +140,35 @@ static void test_rope_vs_transformers(void) {
     be_destroy(be);
 }
 
+/* bad descriptors and shapes panic with a message naming the op */
+typedef struct BadRope { Backend *be; int which; } BadRope;
+
+static void bad_rope(void *vc) {
+    BadRope *c = vc;
+    int64_t xs[3] = {4, 2, 8}, ps[1] = {3};
+    Tensor *x = tu_alloc(c->be, DT_F32, 3, xs);
+    int32_t pos[4] = {0, 1, 2, 3};
+    RopeDesc d = {.theta = 10000, .rot_dim = 8};
+    if (c->which == 0) d.rot_dim = 7;
+    if (c->which == 1) { d.scaling = ROPE_LLAMA3; d.factor = 0; }
+    Tensor *p = tu_from_i32(c->be, 1, c->which == 2 ? ps : (int64_t[]){4}, pos);
+    op_rope(c->be, x, x, p, &d);
+}
+
+static void test_rope_bad_input(void) {
+    Backend *be = tu_backend();
+    static const char *const expect[] = {"rope: rot_dim 7 must be even", "rope: bad llama3 rope_scaling",
+                                         "rope: 8 rows of 8 is not a multiple of 3 positions"};
+    for (int w = 0; w < 3; w++) {
+        BadRope c = {be, w};
+        CHECK(tu_expect_panic(bad_rope, &c, expect[w]), "case %d", w);
+    }
+    be_destroy(be);
+}
+
 static void report(void) {
     printf("rope: max rel err vs float64 %.3g, vs transformers %.3g\n", worst_ref, worst_hf);
 }
 
-TEST_MAIN({"rope_vs_f64", test_rope_vs_f64}, {"rope_vs_transformers", test_rope_vs_transformers}, {"report", report})
+TEST_MAIN({"rope_vs_f64", test_rope_vs_f64}, {"rope_vs_transformers", test_rope_vs_transformers},
+          {"rope_bad_input", test_rope_bad_input}, {"report", report})

@@ -3,6 +3,7 @@
  *  - CLIP tower (CLS, quick_gelu, pre_layrnorm, feature layer -2 so the last
  *    block never runs, CLS dropped) + mlp projector + Llama with llama3 rope
  *    scaling, saved in float32;
+ *  - CLIP tower keeping CLS ("full") with feature layer 1 (>= 0) + 1-layer Llama;
  *  - SigLIP tower (no CLS, layer -1 without post_layernorm, unused pooling
  *    head) + Qwen2 (GQA 4:1, q/k/v bias, tied embeddings), saved in bf16.
  * Frozen runs: with the encoder frozen, and with encoder + LLM frozen (LLaVA
@@ -13,6 +14,7 @@
 
 static void test_clip_llama(void) { golden_run("llava_clip_llama", NULL, 0); }
 static void test_clip_llama_recompute(void) { golden_run("llava_clip_llama", NULL, 1); }
+static void test_clip_full(void) { golden_run("llava_clip_full", NULL, 0); }
 static void test_siglip_qwen2(void) { golden_run("llava_siglip_qwen2", NULL, 0); }
 
 static void test_frozen_encoder(void) {
@@ -61,5 +63,6 @@ static void test_grad_memory(void) {
 }
 
 TEST_MAIN({"clip_llama", test_clip_llama}, {"clip_llama_recompute", test_clip_llama_recompute},
+          {"clip_full_layer1", test_clip_full},
           {"siglip_qwen2", test_siglip_qwen2}, {"frozen_encoder", test_frozen_encoder},
           {"stage1_projector_only", test_stage1_projector_only}, {"grad_memory", test_grad_memory})

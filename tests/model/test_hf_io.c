@@ -356,5 +356,54 @@ static void test_pos_resize(void) {
     be_destroy(be);
 }
 
-TEST_MAIN({"round_trip", test_round_trip}, {"layouts", test_layouts}, {"bad_tensors", test_bad_tensors},
+/* F16 checkpoints load: every weight equals the f16 rounding of the f32 one. */
+static void test_f16_load(void) {
+    char src[4096], path[8192], dst[700], cmd[9000];
+    golden_dir(src, sizeof src, "text_llama");
+    make_tmp();
+    snprintf(dst, sizeof dst, "%s/f16", tmpdir);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s/config.json' '%s/'", dst, src, dst);
+    CHECK(system(cmd) == 0, "copy config");
+    snprintf(path, sizeof path, "%s/model.safetensors", src);
+    VStatus st = {0};
+    StFile *f = st_open(path, &st);
+    CHECK(f != NULL, "%s", st.msg);
+    if (!f) return;
+    size_t n = st_count(f);
+    StWriteTensor *w = calloc(n, sizeof *w);
+    uint16_t **h = calloc(n, sizeof *h);
+    for (size_t i = 0; i < n; i++) {
+        const StTensor *t = st_tensor(f, i);
+        float *x = malloc((size_t)t->numel * 4);
+        st_tensor_to_f32(t, x, &st);
+        h[i] = malloc((size_t)t->numel * 2);
+        for (int64_t j = 0; j < t->numel; j++) h[i][j] = st_f32_to_f16(x[j]);
+        free(x);
+        w[i] = (StWriteTensor){.name = t->name, .dtype = DT_F16, .ndim = t->ndim, .shape = t->shape, .data = h[i]};
+    }
+    snprintf(path, sizeof path, "%s/model.safetensors", dst);
+    CHECK(st_write(path, w, n, NULL, 0, &st) == 0, "%s", st.msg);
+    Backend *be = golden_backend();
+    Vlm a, b;
+    int ra = load_model(&a, be, src, &st), rb = load_model(&b, be, dst, &st);
+    CHECK(ra == 0 && rb == 0, "%s", st.msg);
+    if (!ra && !rb) {
+        float *pa = all_params(&a), *pb = all_params(&b);
+        int64_t bad = 0;
+        for (int64_t j = 0; j < a.pt.total; j++) bad += pb[j] != st_f16_to_f32(st_f32_to_f16(pa[j]));
+        CHECK(bad == 0, "%lld weights differ from their f16 rounding", (long long)bad);
+        free(pa);
+        free(pb);
+    }
+    if (!ra) vlm_free(&a);
+    if (!rb) vlm_free(&b);
+    be_destroy(be);
+    for (size_t i = 0; i < n; i++) free(h[i]);
+    free(h);
+    free(w);
+    st_close(f);
+    rm_rf(tmpdir);
+}
+
+TEST_MAIN({"round_trip", test_round_trip}, {"f16_load", test_f16_load}, {"layouts", test_layouts}, {"bad_tensors", test_bad_tensors},
           {"join", test_join}, {"pos_resize", test_pos_resize})

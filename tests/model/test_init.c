@@ -154,4 +154,169 @@ static void fd_check(AdapterKind ak) {
 static void test_fd_linear_adapter(void) { fd_check(ADAPT_LINEAR); }
 static void test_fd_mlp_adapter(void) { fd_check(ADAPT_MLP); }
 
-TEST_MAIN({"seeded", test_seeded}, {"fd_linear_adapter", test_fd_linear_adapter}, {"fd_mlp_adapter", test_fd_mlp_adapter})
+/* Packing: two samples in one row (doc ids 0/1, positions restarting at 0)
+ * give the same loss sum and gradients as the two samples run as separate
+ * rows of their own length (1e-5 relative: only summation order differs). */
+static void test_packing(void) {
+    VlmConfig c = tiny_cfg(ADAPT_MLP);
+    c.has_vision = 0;
+    c.layout = LAYOUT_TEXT;
+    Backend *be = golden_backend();
+    Vlm m;
+    VStatus st = {0};
+    CHECK(vlm_build(&m, &c, &st) == 0 && vlm_allocate(&m, be, &st) == 0, "%s", st.msg);
+    vlm_init_random(&m, 3, &st);
+    enum { LA = 10, LB = 14, L = LA + LB };
+    int32_t t[L], y[L], p[L], d[L];
+    for (int i = 0; i < L; i++) {
+        t[i] = (i * 29 + 3) % 64;
+        int a = i < LA;
+        p[i] = a ? i : i - LA;
+        d[i] = a ? 0 : 1;
+        y[i] = (a ? i + 1 < LA : i + 1 < L) ? (i * 11 + 7) % 64 : -1;
+    }
+    int64_t n = m.pt.total_trainable;
+    float *g_packed = malloc((size_t)n * 4), *g_sep = malloc((size_t)n * 4);
+    double l_packed = 0, la = 0, lb = 0;
+    VlmBatch packed = {.B = 1, .T = L, .tokens = t, .targets = y, .pos = p, .doc = d};
+    pt_zero_grads(&m.pt);
+    CHECK(vlm_forward(&m, &packed, 1.0f, 1, &l_packed, &st) == 0 && vlm_backward(&m, &st) == 0, "%s", st.msg);
+    vlm_end_step(&m);
+    be_download(be, m.pt.all_g, g_packed);
+    VlmBatch a = {.B = 1, .T = LA, .tokens = t, .targets = y, .pos = p};
+    VlmBatch b = {.B = 1, .T = LB, .tokens = t + LA, .targets = y + LA, .pos = p + LA};
+    pt_zero_grads(&m.pt);
+    CHECK(vlm_forward(&m, &a, 1.0f, 1, &la, &st) == 0 && vlm_backward(&m, &st) == 0, "%s", st.msg);
+    vlm_end_step(&m);
+    CHECK(vlm_forward(&m, &b, 1.0f, 1, &lb, &st) == 0 && vlm_backward(&m, &st) == 0, "%s", st.msg);
+    vlm_end_step(&m);
+    be_download(be, m.pt.all_g, g_sep);
+    CHECK(fabs(l_packed - (la + lb)) <= 1e-5 * fabs(la + lb), "packed loss %.7f vs %.7f", l_packed, la + lb);
+    double e = test_rel_err_f(g_packed, g_sep, (size_t)n);
+    CHECK(e <= 1e-5, "packed vs separate gradients: rel err %.3e", e);
+    printf("  packed vs separate: loss %.7f / %.7f, gradient rel err %.3e\n", l_packed, la + lb, e);
+    free(g_packed);
+    free(g_sep);
+    vlm_free(&m);
+    be_destroy(be);
+}
+
+/* Partial LLM training: with the embedding and block 0 frozen, block 0 runs
+ * no backward and keeps no activations; the gradients of everything above
+ * are bit-identical to the full run's. */
+static void test_partial_llm(void) {
+    VlmConfig c = tiny_cfg(ADAPT_MLP);
+    c.has_vision = 0;
+    c.layout = LAYOUT_TEXT;
+    c.llm.layers = 3;
+    Backend *be1 = golden_backend(), *be2 = golden_backend();
+    Vlm full, part;
+    VStatus st = {0};
+    CHECK(vlm_build(&full, &c, &st) == 0 && vlm_allocate(&full, be1, &st) == 0, "%s", st.msg);
+    CHECK(vlm_build(&part, &c, &st) == 0, "%s", st.msg);
+    CHECK(pt_set_trainable_glob(&part.pt, "model.layers.0.*", 0) == 9, "glob over block 0's 9 tensors");
+    CHECK(pt_set_trainable_glob(&part.pt, "*embed_tokens*", 0) == 1, "glob for the embedding");
+    CHECK(pt_set_trainable_glob(&part.pt, "no.such.*", 0) == 0, "a glob matching nothing reports 0");
+    CHECK(vlm_allocate(&part, be2, &st) == 0, "%s", st.msg);
+    vlm_init_random(&full, 5, &st);
+    vlm_init_random(&part, 5, &st);
+    int32_t t[24], y[24], p[24];
+    for (int i = 0; i < 24; i++) { t[i] = (i * 7 + 1) % 64; y[i] = i < 23 ? (i * 5 + 2) % 64 : -1; p[i] = i; }
+    VlmBatch b = {.B = 1, .T = 24, .tokens = t, .targets = y, .pos = p};
+    Vlm *ms[2] = {&full, &part};
+    for (int k = 0; k < 2; k++) {
+        pt_zero_grads(&ms[k]->pt);
+        CHECK(vlm_forward(ms[k], &b, 1.0f / 23, 1, NULL, &st) == 0 && vlm_backward(ms[k], &st) == 0, "%s", st.msg);
+        vlm_end_step(ms[k]);
+    }
+    for (int i = 0; i < part.pt.n; i++) {
+        const Param *pp = &part.pt.p[i], *pf = &full.pt.p[i];
+        if (!pp->g) continue;
+        float *a = malloc((size_t)pp->numel * 4), *f = malloc((size_t)pp->numel * 4);
+        be_download(be2, pp->g, a);
+        be_download(be1, pf->g, f);
+        CHECK(!memcmp(a, f, (size_t)pp->numel * 4), "%s: gradient differs from the full run", pp->name);
+        free(a);
+        free(f);
+    }
+    CHECK(be_peak(be2, BUF_ACTS) < be_peak(be1, BUF_ACTS), "activation peak %zu not below full %zu", be_peak(be2, BUF_ACTS), be_peak(be1, BUF_ACTS));
+    vlm_free(&full);
+    vlm_free(&part);
+    be_destroy(be1);
+    be_destroy(be2);
+}
+
+/* Recompute per block: bit-identical gradients (same ops, same order), and
+ * a lower activation peak. Full VLM (CLIP tower + mlp + LLM), all trainable. */
+static void test_recompute_identical(void) {
+    VlmConfig c = tiny_cfg(ADAPT_MLP);
+    Backend *be[2] = {golden_backend(), golden_backend()};
+    Vlm m[2];
+    VStatus st = {0};
+    float *g[2];
+    VlmBatch b = make_batch(&c);
+    for (int k = 0; k < 2; k++) {
+        CHECK(vlm_build(&m[k], &c, &st) == 0 && vlm_allocate(&m[k], be[k], &st) == 0, "%s", st.msg);
+        vlm_init_random(&m[k], 9, &st);
+        m[k].recompute = k;
+        pt_zero_grads(&m[k].pt);
+        CHECK(vlm_forward(&m[k], &b, 0.05f, 1, NULL, &st) == 0 && vlm_backward(&m[k], &st) == 0, "%s", st.msg);
+        vlm_end_step(&m[k]);
+        g[k] = malloc((size_t)m[k].pt.total_trainable * 4);
+        be_download(be[k], m[k].pt.all_g, g[k]);
+    }
+    CHECK(!memcmp(g[0], g[1], (size_t)m[0].pt.total_trainable * 4), "recompute changes the gradients");
+    /* a step leaves no tensor handle or byte behind in any buffer class */
+    for (int k = 0; k < 2; k++) {
+        size_t marks[BUF__COUNT], used[BUF__COUNT];
+        for (int c2 = 0; c2 < BUF__COUNT; c2++) { marks[c2] = be_mark(be[k], (BufClass)c2); used[c2] = be_used(be[k], (BufClass)c2); }
+        CHECK(vlm_forward(&m[k], &b, 0.05f, 1, NULL, &st) == 0 && vlm_backward(&m[k], &st) == 0, "%s", st.msg);
+        vlm_end_step(&m[k]);
+        for (int c2 = 0; c2 < BUF__COUNT; c2++)
+            CHECK(be_mark(be[k], (BufClass)c2) == marks[c2] && be_used(be[k], (BufClass)c2) == used[c2],
+                  "class %d: %zu handles / %zu bytes after a step, %zu / %zu before", c2, be_mark(be[k], (BufClass)c2),
+                  be_used(be[k], (BufClass)c2), marks[c2], used[c2]);
+    }
+    CHECK(be_peak(be[1], BUF_ACTS) < be_peak(be[0], BUF_ACTS), "recompute peak %zu not below %zu", be_peak(be[1], BUF_ACTS), be_peak(be[0], BUF_ACTS));
+    printf("  BUF_ACTS peak: %zu without recompute, %zu with\n", be_peak(be[0], BUF_ACTS), be_peak(be[1], BUF_ACTS));
+    for (int k = 0; k < 2; k++) {
+        free(g[k]);
+        vlm_free(&m[k]);
+        be_destroy(be[k]);
+    }
+}
+
+/* vlm_acts_bytes is an upper bound of the measured BUF_ACTS peak (and not a
+ * wild one: <= 3x), for training and logits, with and without recompute,
+ * frozen encoder, text-only; a step fits in an exact reservation of it. */
+static void test_acts_bound(void) {
+    for (int variant = 0; variant < 5; variant++) {
+        VlmConfig c = tiny_cfg(variant == 3 ? ADAPT_LINEAR : ADAPT_MLP);
+        if (variant == 4) { c.has_vision = 0; c.layout = LAYOUT_TEXT; }
+        Backend *be = golden_backend();
+        Vlm m;
+        VStatus st = {0};
+        CHECK(vlm_build(&m, &c, &st) == 0, "%s", st.msg);
+        if (variant == 2) pt_set_trainable_comp(&m.pt, COMP_ENCODER, 0);
+        CHECK(vlm_allocate(&m, be, &st) == 0, "%s", st.msg);
+        vlm_init_random(&m, 1, &st);
+        m.recompute = variant == 1;
+        VlmConfig cb = tiny_cfg(ADAPT_MLP);
+        VlmBatch b = make_batch(&cb);
+        if (variant == 4) { b.n_images = 0; for (int i = 0; i < B * T; i++) if (tok[i] == 63) tok[i] = 5; }
+        size_t bound = vlm_acts_bytes(&m, B, T, b.n_images, 1, 1);
+        CHECK(vlm_reserve_acts(&m, B, T, b.n_images, &st) == 0, "%s", st.msg);
+        float *lg = malloc((size_t)B * T * 64 * 4);
+        CHECK(vlm_forward(&m, &b, 0.05f, 1, NULL, &st) == 0 && vlm_backward(&m, &st) == 0, "%s", st.msg);
+        vlm_end_step(&m);
+        CHECK(vlm_logits(&m, &b, lg, &st) == 0, "%s", st.msg);
+        size_t peak = be_peak(be, BUF_ACTS);
+        CHECK(bound >= peak && bound <= 3 * peak, "variant %d: bound %zu, measured peak %zu", variant, bound, peak);
+        printf("  variant %d: BUF_ACTS bound %zu, peak %zu\n", variant, bound, peak);
+        free(lg);
+        vlm_free(&m);
+        be_destroy(be);
+    }
+}
+
+TEST_MAIN({"seeded", test_seeded}, {"acts_bound", test_acts_bound}, {"recompute_identical", test_recompute_identical}, {"packing", test_packing}, {"partial_llm", test_partial_llm}, {"fd_linear_adapter", test_fd_linear_adapter}, {"fd_mlp_adapter", test_fd_mlp_adapter})

@@ -141,10 +141,17 @@ static void test_train_new_rows_tied(void) {
 
 static void test_bad_size(void) {
     Backend *be = golden_backend();
-    Vlm m;
+    Vlm m, m2;
     VStatus st = {0};
     if (load(&m, be, "text_llama", 1, &st) == 0) {
         CHECK(vlm_grow_vocab(&m, 100, 0, &st) != 0 && strstr(st.msg, "100"), "shrinking must fail: %s", st.msg);
+        /* another model allocated after this one: growing would clobber it */
+        if (load(&m2, be, "text_llama", 1, &st) == 0) {
+            CHECK(vlm_grow_vocab(&m, 300, 0, &st) != 0 && strstr(st.msg, "follow"), "must refuse: %s", st.msg);
+            /* the later model can grow: it owns the top */
+            CHECK(vlm_grow_vocab(&m2, 300, 0, &st) == 0, "%s", st.msg);
+            vlm_free(&m2);
+        }
         vlm_free(&m);
     }
     be_destroy(be);

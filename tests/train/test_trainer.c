@@ -17,6 +17,7 @@
  *  - the NaN/Inf guard skips non-finite steps and stops after max_nonfinite. */
 #include <sys/stat.h>
 
+#include "model/safetensors.h"
 #include "train/trainer_internal.h"
 #include "train_util.h"
 
@@ -94,8 +95,19 @@ static void test_frozen_parts(void) {
           ch[COMP_ADAPTER], tot[COMP_ADAPTER]);
     /* trainable memory of the stage: gradients only for the adapter */
     Vlm *m = trainer_model(t);
-    for (int i = 0; i < m->pt.n; i++)
+    int64_t adapter_floats = 0;
+    for (int i = 0; i < m->pt.n; i++) {
         CHECK((m->pt.p[i].g != NULL) == (m->pt.p[i].comp == COMP_ADAPTER), "%s: gradient presence", m->pt.p[i].name);
+        if (m->pt.p[i].comp == COMP_ADAPTER) adapter_floats += m->pt.p[i].numel;
+    }
+    /* optimizer state only for the trainable entries: 2 moments + the norm scratch, one allocation */
+    size_t optim = be_used(m->be, BUF_OPTIM);
+    CHECK(m->pt.total_trainable == adapter_floats, "trainable %lld vs adapter %lld", (long long)m->pt.total_trainable,
+          (long long)adapter_floats);
+    CHECK(optim >= (size_t)(2 * adapter_floats + 1) * 4 && optim < (size_t)(2 * adapter_floats + 1) * 4 + 4096,
+          "BUF_OPTIM %zu bytes for %lld adapter floats", optim, (long long)adapter_floats);
+    printf("  align: BUF_OPTIM %zu bytes (2 x %lld adapter floats); model total %lld floats\n", optim,
+           (long long)adapter_floats, (long long)m->pt.total);
     trainer_close(t);
     /* stage 2 from the stage-1 checkpoint */
     o.max_steps = 0;
@@ -300,6 +312,198 @@ static void test_nonfinite_guard(void) {
     tu_rmtree(d);
 }
 
-TEST_MAIN({"resume_bitwise", test_resume_bitwise}, {"frozen_parts", test_frozen_parts},
+/* new_tokens + train_new_rows_only in stage 2 (a real tokenizer): only the new
+   embedding rows (tied lm-head) and the adapter move; a resume inside the stage
+   (where the tokens must be re-added and the row mask rebuilt) is exact too */
+static void test_new_rows_only(void) {
+    const char *const over[] = {"tokenizer=tests/golden/tok/gpt2.json", "stages.1.regime=pairs",
+                                "stages.1.data.0.shards=[tests/golden/train/data/pairs.jsonl]",
+                                "stages.1.new_tokens=[\"<shape>\", \"<colour>\"]", "stages.1.train_new_rows_only=true",
+                                "stages.1.trainable=[adapter]", "stages.1.groups=[]", "checkpoint.milestone_every=6", NULL};
+    char a[256], b[256];
+    tu_tmpdir(a, sizeof a, "tr_rows_a");
+    tu_tmpdir(b, sizeof b, "tr_rows_b");
+    VStatus st = {0};
+    CHECK(tu_run(TINY, over, a, 0, 0, &st) == 0, "%s", st.msg);
+    CHECK(tu_run(TINY, over, b, 9, 0, &st) == 0, "%s", st.msg);
+    CHECK(tu_run(TINY, over, b, 0, 1, &st) == 0, "resume: %s", st.msg);
+    double la[32], lb[32];
+    int na = tu_losses(a, la, 32), nb = tu_losses(b, lb, 32);
+    CHECK(na == 12 && nb == 12, "rows %d %d", na, nb);
+    int same = 1;
+    for (int i = 0; i < na && i < nb; i++) same &= la[i] == lb[i];
+    CHECK(same, "resumed losses differ");
+    /* embedding at the stage-1 end (ckpt-6) vs the end (ckpt-12) */
+    char p6[600], p12[600];
+    snprintf(p6, sizeof p6, "%s/ckpt-00000006/model.safetensors", b);
+    snprintf(p12, sizeof p12, "%s/ckpt-00000012/model.safetensors", a);
+    StFile *f6 = st_open(p6, &st), *f12 = st_open(p12, &st);
+    CHECK(f6 && f12, "%s", st.msg);
+    if (f6 && f12) {
+        const char *E = "language_model.model.embed_tokens.weight";
+        const StTensor *e6 = st_find(f6, E), *e12 = st_find(f12, E);
+        CHECK(e6 && e12 && e12->shape[0] == e6->shape[0] + 2, "embedding rows: %lld -> %lld",
+              e6 ? (long long)e6->shape[0] : -1LL, e12 ? (long long)e12->shape[0] : -1LL);
+        if (e6 && e12 && e12->shape[0] == e6->shape[0] + 2) {
+            int64_t V0 = e6->shape[0], C = e6->shape[1];
+            float *x6 = malloc((size_t)e6->numel * 4), *x12 = malloc((size_t)e12->numel * 4);
+            st_tensor_to_f32(e6, x6, &st);
+            st_tensor_to_f32(e12, x12, &st);
+            CHECK(memcmp(x6, x12, (size_t)(V0 * C) * 4) == 0, "old embedding rows moved");
+            /* new rows started at the mean of the old rows and trained */
+            int moved = 0;
+            for (int r = 0; r < 2; r++) {
+                double mean0 = 0;
+                for (int64_t v = 0; v < V0; v++) mean0 += x6[v * C];
+                mean0 /= (double)V0;
+                moved += fabs(x12[(V0 + r) * C] - mean0) > 1e-6;
+            }
+            CHECK(moved == 2, "%d of 2 new rows trained", moved);
+            printf("  %lld old rows bit-identical, 2 new rows trained; resumed losses %s\n", (long long)V0,
+                   same ? "identical" : "DIFFER");
+            free(x6);
+            free(x12);
+        }
+    }
+    if (f6) st_close(f6);
+    if (f12) st_close(f12);
+    tu_rmtree(a);
+    tu_rmtree(b);
+}
+
+/* the four regimes in sequence on one model (pairs -> interleaved -> instruct ->
+   sft), 2 steps each: every step has a finite loss and the rows name the stages */
+static void test_four_regimes(void) {
+    char d[256];
+    tu_tmpdir(d, sizeof d, "tr_regimes");
+    VStatus st = {0};
+    const char *stages =
+        "stages=["
+        "{name: p, regime: pairs, data: [{shards: [tests/golden/train/data/pairs.jsonl]}], T: 48, batch: 2, steps: 2, lr: 1e-3},"
+        "{name: i, regime: interleaved, data: [{shards: [tests/golden/train/data/interleaved.jsonl]}], T: 64, batch: 2, steps: 2, lr: 1e-3},"
+        "{name: q, regime: instruct, data: [{shards: [tests/golden/train/data/instruct.jsonl]}], T: 64, batch: 2, steps: 2, lr: 1e-3},"
+        "{name: s, regime: sft, data: [{shards: [tests/golden/train/data/sft.jsonl]}], T: 96, batch: 2, steps: 2, lr: 1e-3}]";
+    int rc = tu_run(TINY, (const char *const[]){stages, "eval.data=[]", NULL}, d, 0, 0, &st);
+    CHECK(rc == 0, "%s", st.msg);
+    double l[16];
+    int n = tu_losses(d, l, 16);
+    CHECK(n == 8, "rows %d", n);
+    int fin = 1;
+    for (int i = 0; i < n; i++) fin &= isfinite(l[i]) && l[i] > 0;
+    CHECK(fin, "non-finite losses");
+    char p[400];
+    snprintf(p, sizeof p, "%s/metrics.jsonl", d);
+    FILE *f = fopen(p, "r");
+    char line[1024], order[16] = {0};
+    int k = 0;
+    while (f && fgets(line, sizeof line, f) && k < 15) {
+        char *q = strstr(line, "\"stage\":\"");
+        if (q) order[k++] = q[9];
+    }
+    if (f) fclose(f);
+    CHECK(!strcmp(order, "ppiiqqss"), "stage order %s", order);
+    printf("  pairs %.3f %.3f | interleaved %.3f %.3f | instruct %.3f %.3f | sft %.3f %.3f\n", l[0], l[1], l[2], l[3],
+           l[4], l[5], l[6], l[7]);
+    tu_rmtree(d);
+}
+
+/* periodic eval: eval_loss on the held-out split every 3 steps, and the hook's
+   JSON members merged into the same metrics row */
+static int acc_hook(void *ctx, Trainer *t, int stage, int64_t step, char *extra, size_t cap, VStatus *st) {
+    (void)st;
+    int *calls = ctx;
+    (*calls)++;
+    snprintf(extra, cap, "{\"acc_demo\": %d, \"hook_stage\": %d}", (int)(step % 7), stage);
+    (void)t;
+    return 0;
+}
+
+static void test_eval_hook(void) {
+    TrRunCfg c;
+    VStatus st = {0};
+    CHECK(tu_load(&c, TINY, (const char *const[]){"eval.every=3", NULL}, &st) == 0, "%s", st.msg);
+    char d[256];
+    tu_tmpdir(d, sizeof d, "tr_eval");
+    FILE *devnull = fopen("/dev/null", "w");
+    int calls = 0;
+    TrOpts o = {.out = d, .quiet = 1, .log = devnull, .eval_hook = acc_hook, .hook_ctx = &calls};
+    Trainer *t = NULL;
+    int rc = trainer_open(&t, &c, &o, &st);
+    if (!rc) rc = trainer_run(t, &st);
+    CHECK(rc == 0, "%s", st.msg);
+    trainer_close(t);
+    CHECK(calls == 4, "hook calls %d (steps 3, 6, 9, 12)", calls);
+    char p[400], line[2048];
+    snprintf(p, sizeof p, "%s/metrics.jsonl", d);
+    FILE *f = fopen(p, "r");
+    int with_eval = 0, ok = 1;
+    while (f && fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        long long step = json_integer_value(json_object_get(j, "step"));
+        json_t *el = json_object_get(j, "eval_loss"), *acc = json_object_get(j, "acc_demo");
+        if (step % 3 == 0) {
+            ok &= json_is_number(el) && json_number_value(el) > 0 && json_integer_value(acc) == step % 7;
+            with_eval++;
+        } else {
+            ok &= el == NULL && acc == NULL;
+        }
+        json_decref(j);
+    }
+    if (f) fclose(f);
+    CHECK(ok && with_eval == 4, "eval rows %d, fields ok %d", with_eval, ok);
+    cfg_free(&tr_run_schema, &c);
+    fclose(devnull);
+    tu_rmtree(d);
+}
+
+/* the thread count is part of the state: a run checkpointed with 2 threads and
+   resumed with threads=1 in its config continues with 2 (and equals the
+   uninterrupted 2-thread run); whether 1 thread would differ is printed */
+static void test_threads_in_state(void) {
+    char a[256], b[256], c1[256];
+    tu_tmpdir(a, sizeof a, "tr_thr_a");
+    tu_tmpdir(b, sizeof b, "tr_thr_b");
+    tu_tmpdir(c1, sizeof c1, "tr_thr_c");
+    VStatus st = {0};
+    const char *const two[] = {"threads=2", NULL}, *const one[] = {"threads=1", NULL};
+    CHECK(tu_run(TINY, two, a, 6, 0, &st) == 0, "%s", st.msg);
+    CHECK(tu_run(TINY, two, b, 3, 0, &st) == 0, "%s", st.msg);
+    {
+        TrRunCfg c;
+        CHECK(tu_load(&c, TINY, one, &st) == 0, "%s", st.msg);
+        char lp[300];
+        snprintf(lp, sizeof lp, "%s.log", b);
+        FILE *lf = fopen(lp, "w+");
+        TrOpts o = {.out = b, .max_steps = 6, .resume = 1, .quiet = 1, .log = lf};
+        Trainer *t = NULL;
+        int rc = trainer_open(&t, &c, &o, &st);
+        if (!rc) rc = trainer_run(t, &st);
+        CHECK(rc == 0, "%s", st.msg);
+        trainer_close(t);
+        cfg_free(&tr_run_schema, &c);
+        char text[4096] = {0};
+        rewind(lf);
+        size_t n = fread(text, 1, sizeof text - 1, lf);
+        text[n] = 0;
+        fclose(lf);
+        unlink(lp);
+        CHECK(strstr(text, "thread count 2 (config: 1)") != NULL, "resume log: %s", text);
+    }
+    CHECK(tu_run(TINY, one, c1, 6, 0, &st) == 0, "%s", st.msg);
+    double la[8], lb[8], lc[8];
+    int na = tu_losses(a, la, 8), nb = tu_losses(b, lb, 8), nc = tu_losses(c1, lc, 8);
+    CHECK(na == 6 && nb == 6 && nc == 6, "rows %d %d %d", na, nb, nc);
+    int same = na == nb, diff1 = 0;
+    for (int i = 0; i < na && i < nb; i++) same &= la[i] == lb[i];
+    for (int i = 0; i < na && i < nc; i++) diff1 |= la[i] != lc[i];
+    CHECK(same, "resumed with threads=1 in the config does not continue the 2-thread run");
+    printf("  resume kept 2 threads: losses identical; a 1-thread run %s\n",
+           diff1 ? "differs in the last bits (so the thread count matters)" : "happens to be identical here");
+    tu_rmtree(a);
+    tu_rmtree(b);
+    tu_rmtree(c1);
+}
+
+TEST_MAIN({"threads_in_state", test_threads_in_state}, {"eval_hook", test_eval_hook}, {"four_regimes", test_four_regimes}, {"new_rows_only", test_new_rows_only}, {"resume_bitwise", test_resume_bitwise}, {"frozen_parts", test_frozen_parts},
           {"accumulation", test_accumulation}, {"bad_configs", test_bad_configs},
           {"nonfinite_guard", test_nonfinite_guard})

@@ -19,6 +19,7 @@ static const char usage[] =
     "  --regime R            pairs | interleaved | instruct | sft | dpo\n"
     "  --out DIR             output folder (created)\n"
     "  --format F            tar (default) | h5 (pre-tokenized, preprocessed images)\n"
+    "                        | shapes (the synthetic world; see --format shapes --help)\n"
     "  --shard-size N        records per output shard (default 10000)\n"
     "  --tokenizer T         tokenizer.json, or 'bytes' (byte-level ids; default)\n"
     "  --chat-format F       chat template for instruct/sft/dpo (default chatml)\n"
@@ -42,6 +43,8 @@ static void print_summary(const LdPrepareSummary *s, FILE *f) {
 }
 
 int data_prepare_main(int argc, char **argv) {
+    for (int i = 1; i + 1 < argc; i++)   /* the synthetic shapes world has its own options */
+        if (!strcmp(argv[i], "--format") && !strcmp(argv[i + 1], "shapes")) return data_prepare_shapes_main(argc, argv);
     if (cli_wants_help(argc, argv)) {
         fputs(usage, stdout);
         return CLI_OK;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/cli.h"
+#include "train/demo_shapes.h"
 #include "train/train.h"
 #include "train/trainer.h"
 
@@ -80,8 +81,10 @@ int train_cmd_main(int argc, char **argv) {
     }
     TrOpts o = {.out = out, .max_steps = max_steps, .resume = resume};
     Trainer *t = NULL;
-    rc = trainer_open(&t, &cfg, &o, &st);
+    rc = tr_shapes_prepare(&cfg, stderr, &st);   /* the demo's data, when the recipe has shapes.dir */
+    if (!rc) rc = trainer_open(&t, &cfg, &o, &st);
     if (!rc) rc = trainer_run(t, &st);
+    if (!rc) rc = tr_shapes_report(t, &cfg, stdout, &st);
     if (!rc) fprintf(stderr, "vlmc train: done, %lld steps; run directory %s\n", (long long)trainer_global_step(t), trainer_dir(t));
     trainer_close(t);
     cfg_free(&tr_run_schema, &cfg);

@@ -145,6 +145,15 @@ static const CfgField eval_fields[] = {
 };
 static const CfgSchema eval_schema = CFG_SCHEMA("eval", TrEvalCfg, eval_fields);
 
+static const CfgField shapes_fields[] = {
+    CFG_STRING(TrShapesCfg, dir, NULL, "shapes shards folder, written when absent (null: no demo)"),
+    CFG_INT64(TrShapesCfg, seed, "1", 0, 9.2e18, "shapes world seed"),
+    CFG_INT(TrShapesCfg, samples, "4000", 8, 100000000, "scenes for pairs / instruct (other sets scale from it)"),
+    CFG_INT(TrShapesCfg, heldout, "50", 1, 1000000, "held-out questions written per (type, language)"),
+    CFG_INT(TrShapesCfg, eval, "40", 0, 1000000, "questions per (type, language) in the final accuracy eval (0: off)"),
+};
+static const CfgSchema shapes_schema = CFG_SCHEMA("shapes", TrShapesCfg, shapes_fields);
+
 static const CfgField run_fields[] = {
     CFG_INT64(TrRunCfg, seed, "1", 0, 9.2e18, "seed (model init, data order)"),
     CFG_INT(TrRunCfg, threads, "0", 0, 4096, "CPU threads (0: runtime default)"),
@@ -160,6 +169,7 @@ static const CfgField run_fields[] = {
     CFG_STRUCT(TrRunCfg, checkpoint, &ckpt_schema, "checkpoint cadence"),
     CFG_STRUCT(TrRunCfg, eval, &eval_schema, "periodic eval"),
     CFG_LIST(TrRunCfg, stages, &stage_schema, "the stages, in order"),
+    CFG_STRUCT(TrRunCfg, shapes, &shapes_schema, "the shapes demo's data and accuracy eval (train/demo_shapes.h)"),
 };
 const CfgSchema tr_run_schema = CFG_SCHEMA("run", TrRunCfg, run_fields);
 

@@ -135,6 +135,14 @@ typedef struct TrEvalCfg {
     int regime;            /* LdRegime of the held-out split */
 } TrEvalCfg;
 
+/* the embedded shapes demo (configs/shapes.yaml, train/demo_shapes.h) */
+typedef struct TrShapesCfg {
+    char *dir;             /* shapes shards folder, written when absent (NULL: no demo) */
+    int64_t seed;
+    int samples, heldout;  /* as data/shapes_data.h's ShWriteOpts */
+    int eval;              /* held-out questions per (type, language) in the final accuracy eval (0: off) */
+} TrShapesCfg;
+
 typedef struct TrRunCfg {
     int64_t seed;
     int threads;
@@ -149,6 +157,7 @@ typedef struct TrRunCfg {
     TrCkptCfg checkpoint;
     TrEvalCfg eval;
     CfgList stages;        /* TrStageCfg */
+    TrShapesCfg shapes;
 } TrRunCfg;
 
 extern const CfgSchema tr_run_schema;

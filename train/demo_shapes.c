@@ -1,0 +1,49 @@
+/* train/demo_shapes.c — the shapes demo's data step and final accuracy eval
+ * around a run (contract in train/demo_shapes.h). The trainer itself knows
+ * nothing of the demo: `vlmc train` calls these two before trainer_open and
+ * after trainer_run. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "data/shapes_data.h"
+#include "eval/shapes_eval.h"
+#include "train/demo_shapes.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int tr_shapes_prepare(const TrRunCfg *cfg, FILE *log, VStatus *st) {
+    const TrShapesCfg *s = &cfg->shapes;
+    if (!s->dir) return 0;
+    ShWriteOpts o = {.out = s->dir, .seed = (uint64_t)s->seed, .samples = s->samples, .heldout = s->heldout};
+    double t0 = now_s();
+    int made = 0, rc = sh_ensure_dataset(&o, &made, st);
+    if (rc) return rc;
+    if (made && log)
+        fprintf(log, "shapes: wrote the synthetic dataset (seed %lld, %d scenes) to %s in %.1f s\n", (long long)s->seed,
+                s->samples, s->dir, now_s() - t0);
+    return 0;
+}
+
+int tr_shapes_report(Trainer *t, const TrRunCfg *cfg, FILE *out, VStatus *st) {
+    const TrShapesCfg *s = &cfg->shapes;
+    if (!s->dir || s->eval <= 0) return 0;
+    ShEvalResult r;
+    int rc = sh_eval(trainer_model(t), trainer_text(t), trainer_image(t), (uint64_t)s->seed, s->eval, &r, st);
+    if (rc) return rc;
+    sh_eval_print(&r, out);
+    char *js = sh_eval_json(&r);
+    if (!js) return vs_set(st, VS_ENOMEM, "shapes eval: out of memory");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/shapes_eval.json", trainer_dir(t));
+    FILE *f = fopen(path, "w");
+    rc = !f || fputs(js, f) < 0;
+    if (f && fclose(f)) rc = 1;
+    free(js);
+    if (rc) return vs_set(st, VS_EIO, "cannot write %s", path);
+    return 0;
+}

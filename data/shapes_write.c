@@ -106,6 +106,18 @@ static int add_png(Shards *w, const char *ext, const ShScene *sc, VStatus *st) {
     return rc;
 }
 
+/* One record: an optional image (member `ext`, none when sc is NULL) and a
+ * JSON member; takes ownership of j. */
+static int add_record(Shards *w, const char *ext, const ShScene *sc, json_t *j, VStatus *st) {
+    int rc = shards_record(w, st);
+    if (!rc && sc) rc = add_png(w, ext, sc, st);
+    if (rc) {
+        json_decref(j);
+        return rc;
+    }
+    return add_json(w, j, st);
+}
+
 /* ---- texts ------------------------------------------------------------------- */
 static const char *const describe_prompt[SH_NLANGS] = {"Describe the picture.", "Опиши картинку."};
 
@@ -188,13 +200,8 @@ static int write_instruct(Shards *w, uint64_t seed, int n, VStatus *st) {
         sh_scene_random(&r, &sc);
         turn(&sc, (ShLang)((i / (SH_NQTYPES + 1)) % 2), &r, i % (SH_NQTYPES + 1), q, a);
         json_t *j = json_pack("{s:s, s:s}", "question", q, "answer", a);
-        int rc = shards_record(w, st);
-        if (!rc) rc = add_png(w, "png", &sc, st);
-        if (rc) {
-            json_decref(j);
-            return rc;
-        }
-        if ((rc = add_json(w, j, st))) return rc;
+        int rc = add_record(w, "png", &sc, j, st);
+        if (rc) return rc;
     }
     return 0;
 }
@@ -227,13 +234,8 @@ static int write_sft(Shards *w, uint64_t seed, int n, int n_text, int64_t *made_
             json_array_append_new(conv, msg("gpt", a));
         }
         json_t *j = json_pack("{s:o}", "conversations", conv);
-        int rc = shards_record(w, st);
-        if (!rc && !text_only) rc = add_png(w, "png", &sc, st);
-        if (rc) {
-            json_decref(j);
-            return rc;
-        }
-        if ((rc = add_json(w, j, st))) return rc;
+        int rc = add_record(w, "png", text_only ? NULL : &sc, j, st);
+        if (rc) return rc;
         *made_text += text_only;
     }
     return 0;
@@ -251,13 +253,8 @@ static int write_dpo(Shards *w, uint64_t seed, int n, VStatus *st) {
         sh_caption_corrupt(&sc, l, &r, bad, sizeof bad);
         json_t *j = json_pack("{s:s, s:s, s:s, s:[s]}", "prompt", describe_prompt[l], "chosen", good, "rejected", bad,
                               "images", "0.png");
-        int rc = shards_record(w, st);
-        if (!rc) rc = add_png(w, "0.png", &sc, st);
-        if (rc) {
-            json_decref(j);
-            return rc;
-        }
-        if ((rc = add_json(w, j, st))) return rc;
+        int rc = add_record(w, "0.png", &sc, j, st);
+        if (rc) return rc;
     }
     return 0;
 }
@@ -294,13 +291,8 @@ static int write_heldout(Shards *w, uint64_t seed, int n, int n_text, VStatus *s
         if (text_only) sh_heldout_text_item(seed, i - n, &q, &l);
         else sh_heldout_item(seed, i, &sc, &q, &l);
         json_t *j = heldout_json(&q, l, text_only);
-        int rc = shards_record(w, st);
-        if (!rc && !text_only) rc = add_png(w, "png", &sc, st);
-        if (rc) {
-            json_decref(j);
-            return rc;
-        }
-        if ((rc = add_json(w, j, st))) return rc;
+        int rc = add_record(w, "png", text_only ? NULL : &sc, j, st);
+        if (rc) return rc;
     }
     return 0;
 }

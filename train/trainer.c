@@ -145,7 +145,11 @@ static int build_model(Trainer *t, int vocab, VStatus *st) {
         const TrInitCfg *in = &mc->init;
         VlmConfig c;
         memset(&c, 0, sizeof c);
-        c.layout = in->text_only ? LAYOUT_TEXT : LAYOUT_LLAVA;
+        /* the layout whose Hugging Face class can hold this adapter, so
+           checkpoints export: pixel shuffle is Idefics3's connector */
+        c.layout = in->text_only                                    ? LAYOUT_TEXT
+                   : in->adapter.kind == ADAPT_PIXEL_SHUFFLE_MLP ? LAYOUT_IDEFICS3
+                                                                 : LAYOUT_LLAVA;
         c.has_vision = !in->text_only;
         if (c.has_vision) {
             vision_from_init(&in->vision, &c.vis);

@@ -14,9 +14,11 @@
  *    holding both rows, and measurably different (> 1e-3) from averaging
  *    per-micro-batch means, so the check can fail;
  *  - bad configs fail before any work, naming the key;
- *  - the NaN/Inf guard skips non-finite steps and stops after max_nonfinite. */
+ *  - the NaN/Inf guard skips non-finite steps and stops after max_nonfinite;
+ *  - a from-scratch pixel-shuffle model checkpoints in the Idefics3 layout. */
 #include <sys/stat.h>
 
+#include "model/hf.h"
 #include "model/safetensors.h"
 #include "train/trainer_internal.h"
 #include "train_util.h"
@@ -504,6 +506,47 @@ static void test_threads_in_state(void) {
     tu_rmtree(c1);
 }
 
+/* a from-scratch model with a pixel-shuffle adapter checkpoints in the
+   Idefics3 layout (the Hugging Face class that holds that connector) and the
+   checkpoint loads back with the same adapter */
+static void test_pixel_shuffle_checkpoint(void) {
+    char d[256];
+    tu_tmpdir(d, sizeof d, "tr_pshuf");
+    VStatus st = {0};
+    const char *const over[] = {"model.init.adapter.kind=pixel_shuffle_mlp", "model.init.adapter.shuffle=2",
+                                "checkpoint.every=2", "eval.data=[]",
+                                "stages=[{name: p, regime: pairs, data: [{shards: [tests/golden/train/data/pairs.jsonl]}], "
+                                "T: 48, batch: 2, steps: 2, lr: 1e-3}]",
+                                NULL};
+    int rc = tu_run(TINY, over, d, 2, 0, &st);
+    CHECK(rc == 0, "%s", st.msg);
+    char p[400];
+    snprintf(p, sizeof p, "%s/ckpt-00000002/config.json", d);
+    json_error_t je;
+    json_t *j = json_load_file(p, 0, &je);
+    CHECK(j != NULL, "%s: %s", p, je.text);
+    const char *arch = j ? json_string_value(json_array_get(json_object_get(j, "architectures"), 0)) : NULL;
+    CHECK(arch && !strcmp(arch, "Idefics3ForConditionalGeneration"), "architecture %s", arch ? arch : "(none)");
+    json_decref(j);
+    BackendOptions bo = {.name = "cpu", .threads = 1};
+    Backend *be = be_create(&bo, &st);
+    CHECK(be != NULL, "%s", st.msg);
+    Vlm m;
+    HfLoadOpts lo;
+    memset(&lo, 0, sizeof lo);
+    snprintf(p, sizeof p, "%s/ckpt-00000002", d);
+    rc = hf_load(&m, p, be, &lo, &st);
+    CHECK(rc == 0, "%s", st.msg);
+    if (!rc) {
+        CHECK(m.cfg.adapter.kind == ADAPT_PIXEL_SHUFFLE_MLP && m.cfg.adapter.shuffle == 2, "adapter kind %d r %d",
+              (int)m.cfg.adapter.kind, m.cfg.adapter.shuffle);
+        CHECK(mcfg_tokens_per_image(&m.cfg) == 4, "tokens per image %d", mcfg_tokens_per_image(&m.cfg));
+        vlm_free(&m);
+    }
+    be_destroy(be);
+    tu_rmtree(d);
+}
+
 TEST_MAIN({"threads_in_state", test_threads_in_state}, {"eval_hook", test_eval_hook}, {"four_regimes", test_four_regimes}, {"new_rows_only", test_new_rows_only}, {"resume_bitwise", test_resume_bitwise}, {"frozen_parts", test_frozen_parts},
           {"accumulation", test_accumulation}, {"bad_configs", test_bad_configs},
-          {"nonfinite_guard", test_nonfinite_guard})
+          {"nonfinite_guard", test_nonfinite_guard}, {"pixel_shuffle_checkpoint", test_pixel_shuffle_checkpoint})

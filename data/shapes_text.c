@@ -54,7 +54,7 @@ static size_t caption_of(const ShScene *sc, ShLang l, char *buf, size_t cap) {
     for (int i = 0; i < sc->n; i++) {
         const ShObject *o = &sc->obj[i];
         if (i) bput(&b, i == sc->n - 1 ? (l == SH_EN ? " and " : " и ") : ", ");
-        bput(&b, "%s%s %s %s %s", (i == 0 && l == SH_EN) ? "a " : (l == SH_EN ? "a " : ""),
+        bput(&b, "%s%s %s %s %s", l == SH_EN ? "a " : "",
              size_w[l][o->size], color_w[l][o->color], shape_w[l][o->shape], cell_phrase(o->cell, l));
     }
     bput(&b, ".");
@@ -156,9 +156,11 @@ void sh_question(const ShScene *sc, ShQType type, ShLang l, ShRng *r, ShQuestion
             for (int i = 0; i < sc->n; i++) present |= sc->obj[i].color == color && sc->obj[i].shape == shape;
             if (!present) break;
         }
-        snprintf(q->text, sizeof q->text,
-                 l == SH_EN ? "Is there a %s %s in the picture?" : "Есть ли на картинке %s %s?",
-                 color_w[l][color], shape_w[l][shape]);
+        if (l == SH_EN)   /* "an orange ...": the only colour word starting with a vowel sound */
+            snprintf(q->text, sizeof q->text, "Is there %s %s %s in the picture?",
+                     strchr("aeiou", color_w[l][color][0]) ? "an" : "a", color_w[l][color], shape_w[l][shape]);
+        else
+            snprintf(q->text, sizeof q->text, "Есть ли на картинке %s %s?", color_w[l][color], shape_w[l][shape]);
         q->n_choices = 2;
         snprintf(q->choices[0], sizeof q->choices[0], "%s", l == SH_EN ? "yes" : "да");
         snprintf(q->choices[1], sizeof q->choices[1], "%s", l == SH_EN ? "no" : "нет");

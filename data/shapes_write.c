@@ -313,8 +313,13 @@ static int mkdirs(const char *path, VStatus *st) {
     return 0;
 }
 
+/* Bump when the generated texts or images change, so a folder written by an
+ * older vlmc is rewritten instead of silently reused. */
+#define SH_DATA_VERSION 2
+
 static json_t *marker_json(const ShWriteOpts *o) {
-    return json_pack("{s:I, s:i, s:i}", "seed", (json_int_t)o->seed, "samples", o->samples, "heldout", o->heldout);
+    return json_pack("{s:i, s:I, s:i, s:i}", "version", SH_DATA_VERSION, "seed", (json_int_t)o->seed, "samples",
+                     o->samples, "heldout", o->heldout);
 }
 
 int sh_write_dataset(const ShWriteOpts *o, ShWriteSummary *sum, VStatus *st) {
@@ -381,7 +386,8 @@ int sh_ensure_dataset(const ShWriteOpts *o, int *made, VStatus *st) {
     json_t *have = json_load_file(marker, 0, NULL);
     if (have) {
         json_t *want = marker_json(o);
-        int same = json_equal(json_object_get(have, "seed"), json_object_get(want, "seed")) &&
+        int same = json_equal(json_object_get(have, "version"), json_object_get(want, "version")) &&
+                   json_equal(json_object_get(have, "seed"), json_object_get(want, "seed")) &&
                    json_equal(json_object_get(have, "samples"), json_object_get(want, "samples")) &&
                    json_equal(json_object_get(have, "heldout"), json_object_get(want, "heldout"));
         json_decref(have);

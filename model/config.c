@@ -275,6 +275,8 @@ int mcfg_write_hf_json(const VlmConfig *c, const char *path, const char *torch_d
         root = llm_json(&c->llm, 1);
     } else if (c->layout == LAYOUT_IDEFICS3) {
         if (c->adapter.kind != ADAPT_PIXEL_SHUFFLE_MLP) return vs_set(st, VS_EUNSUP, "Idefics3 export needs a pixel_shuffle_mlp adapter");
+        if (!c->vis.post_norm || c->vis.kind != VIS_SIGLIP)
+            return vs_set(st, VS_EUNSUP, "Idefics3 export needs a SigLIP encoder with post_layernorm (transformers always applies it)");
         root = json_object();
         json_object_set_new(root, "architectures", json_pack("[s]", "Idefics3ForConditionalGeneration"));
         json_object_set_new(root, "model_type", json_string("idefics3"));

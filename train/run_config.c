@@ -80,7 +80,7 @@ static const CfgField vis_fields[] = {
     CFG_INT(TrVisionInit, patch_size, "8", 1, 1024, "patch side (pixels)"),
     CFG_INT(TrVisionInit, feature_layer, "-1", -1024, 1024, "HF hidden_states index of the features"),
     CFG_BOOL(TrVisionInit, keep_cls, "false", "CLIP: keep the CLS row"),
-    CFG_BOOL(TrVisionInit, post_norm, "false", "apply post_layernorm to the features (not exportable in the LLaVA layout)"),
+    CFG_BOOL(TrVisionInit, post_norm, "false", "apply post_layernorm to the features (not exportable in the LLaVA layout; always on with pixel_shuffle_mlp, the Idefics3 layout)"),
     CFG_DOUBLE(TrVisionInit, ln_eps, "1e-6", 0, 1, "layer-norm epsilon"),
 };
 static const CfgSchema vis_schema = CFG_SCHEMA("vision", TrVisionInit, vis_fields);

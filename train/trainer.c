@@ -153,6 +153,14 @@ static int build_model(Trainer *t, int vocab, VStatus *st) {
         c.has_vision = !in->text_only;
         if (c.has_vision) {
             vision_from_init(&in->vision, &c.vis);
+            if (c.layout == LAYOUT_IDEFICS3) {
+                /* Idefics3's vision tower is SigLIP with post_layernorm always on:
+                   the model trained must be the model its checkpoint describes */
+                if (c.vis.kind != VIS_SIGLIP)
+                    return vs_set(st, VS_EINVAL, "key 'model.init.vision.kind': a pixel_shuffle_mlp adapter needs a siglip "
+                                                 "encoder (the Idefics3 layout)");
+                c.vis.post_norm = 1;
+            }
             c.adapter = (AdapterConfig){.kind = (AdapterKind)in->adapter.kind, .bias = in->adapter.bias,
                                         .shuffle = in->adapter.shuffle};
         }

@@ -541,6 +541,8 @@ static void test_pixel_shuffle_checkpoint(void) {
         CHECK(m.cfg.adapter.kind == ADAPT_PIXEL_SHUFFLE_MLP && m.cfg.adapter.shuffle == 2, "adapter kind %d r %d",
               (int)m.cfg.adapter.kind, m.cfg.adapter.shuffle);
         CHECK(mcfg_tokens_per_image(&m.cfg) == 4, "tokens per image %d", mcfg_tokens_per_image(&m.cfg));
+        /* the trained model had post_layernorm on: transformers' Idefics3 always applies it */
+        CHECK(m.cfg.vis.post_norm == 1, "post_norm %d", m.cfg.vis.post_norm);
         vlm_free(&m);
     }
     be_destroy(be);

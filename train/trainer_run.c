@@ -274,6 +274,11 @@ static int run_stage(Trainer *t, int *stop, VStatus *st) {
         int finished = data_end || (t->stage_total > 0 && t->stage_step >= t->stage_total) ||
                        (sc->time_s > 0 && now_s() - t0 >= sc->time_s);
         if (data_end) fprintf(t->log, "%s: the data ran out at stage step %lld\n", sc->name, (long long)t->stage_step);
+        if (finished && !t->opts.quiet) {   /* the time per stage, so budgets can be set from a real run */
+            int capped = !data_end && sc->time_s > 0 && (t->stage_total <= 0 || t->stage_step < t->stage_total);
+            fprintf(t->log, "%s: stage done, %lld steps in %.1f s%s\n", sc->name, (long long)t->stage_step,
+                    now_s() - t0, capped ? " (its time_s budget ended it)" : "");
+        }
         ld_state(L, t->ld_state, sizeof t->ld_state);
         rc = checkpoint(t, finished, t->ld_state, st);
     }

@@ -1,0 +1,69 @@
+"""Cross-checks vlmc's shapes eval with transformers (an implementation
+nobody here wrote): loads a run's checkpoint (LLaVA or Idefics3 layout),
+scores every held-out multiple-choice question of a heldout-*.tar shard by
+summed option log-likelihood exactly as eval/shapes_eval.c does (chatml
+prompt, image tokens, option + <|im_end|>), and prints accuracy per type and
+language. The figures must equal the mc column `vlmc train` printed.
+
+  .venv/bin/python scripts/diag/shapes_eval_hf.py runs/shapes/ckpt-00005800 \\
+      runs/shapes-data/heldout-00000.tar
+"""
+import collections, io, json, sys, tarfile
+
+import numpy as np
+import torch
+from PIL import Image
+from tokenizers import Tokenizer
+from transformers import AutoConfig, Idefics3ForConditionalGeneration, LlavaForConditionalGeneration
+
+
+def load(ck):
+    cfg = AutoConfig.from_pretrained(ck)
+    cls = Idefics3ForConditionalGeneration if cfg.model_type == "idefics3" else LlavaForConditionalGeneration
+    m = cls.from_pretrained(ck, dtype=torch.float32).eval()
+    vc = cfg.vision_config
+    n_tok = (vc.image_size // vc.patch_size) ** 2 // (cfg.scale_factor ** 2 if cfg.model_type == "idefics3" else 1)
+    return m, cfg, vc.image_size, n_tok
+
+
+def pixels(png, S, idefics):
+    # siglip preset: bicubic resize to S x S, rescale 1/255, mean 0.5, std 0.5 (Pillow, as vlmc's decoder)
+    img = Image.open(io.BytesIO(png)).convert("RGB").resize((S, S), Image.BICUBIC)
+    x = (torch.tensor(np.asarray(img)).permute(2, 0, 1)[None].float() / 255 - 0.5) / 0.5
+    return x[None] if idefics else x   # Idefics3 takes (batch, images, 3, S, S)
+
+
+def main():
+    ck, tar = sys.argv[1], sys.argv[2]
+    tokfile = sys.argv[3] if len(sys.argv) > 3 else "configs/shapes_tokenizer.json"
+    m, cfg, S, n_tok = load(ck)
+    idefics = cfg.model_type == "idefics3"
+    image_id = cfg.image_token_id if idefics else cfg.image_token_index
+    tk = Tokenizer.from_file(tokfile)
+    enc = lambda s: tk.encode(s, add_special_tokens=False).ids
+    tf = tarfile.open(tar)
+    mem = {x.name: x for x in tf.getmembers()}
+    stats = collections.defaultdict(lambda: [0, 0])
+    for name in sorted(mem):
+        if not name.endswith(".json"):
+            continue
+        q = json.load(tf.extractfile(mem[name]))
+        if q.get("text_only"):
+            continue
+        x = pixels(tf.extractfile(mem[name[:-5] + ".png"]).read(), S, idefics)
+        pre = enc("<|im_start|>user\n") + [image_id] * n_tok + enc("\n" + q["question"] + "<|im_end|>\n<|im_start|>assistant\n")
+        lps = []
+        for c in q["choices"]:
+            a = enc(c + "<|im_end|>")
+            with torch.no_grad():
+                lg = m(input_ids=torch.tensor([pre + a]), pixel_values=x).logits[0].double().log_softmax(-1)
+            lps.append(sum(lg[len(pre) - 1 + i, a[i]].item() for i in range(len(a))))
+        s = stats[(q["type"], q["lang"])]
+        s[0] += int(np.argmax(lps)) == q["answer_index"]
+        s[1] += 1
+    for (t, l), (ok, n) in sorted(stats.items()):
+        print(f"{t:9s} {l}  mc {ok / n:.3f}  ({n} questions)")
+
+
+if __name__ == "__main__":
+    main()

@@ -39,7 +39,7 @@ typedef struct ShWriteSummary {
 
 int sh_write_dataset(const ShWriteOpts *o, ShWriteSummary *sum, VStatus *st);
 /* Writes the dataset unless o->out/shapes.json says it is complete with the
- * same seed/samples/heldout. *made = 1 when it wrote it. */
+ * same format version (SH_DATA_VERSION in shapes_write.c) and seed/samples/heldout. *made = 1 when it wrote it. */
 int sh_ensure_dataset(const ShWriteOpts *o, int *made, VStatus *st);
 
 /* Held-out item i (0 <= i < heldout * SH_NQTYPES * SH_NLANGS): type i % 5,

@@ -240,6 +240,8 @@ static void test_bad_configs(void) {
     expect_fail((const char *const[]){"stages.0.regime=dpo", NULL}, "not built yet", 0);
     expect_fail((const char *const[]){"stages.0.data.0.shards=[nothing/here-*.jsonl]", NULL}, "stages.0.data.0.shards.0", 1);
     expect_fail((const char *const[]){"stages.0.steps=0", NULL}, "stages.0.steps", 0);
+    expect_fail((const char *const[]){"model.init.vision.kind=clip", "model.init.adapter.kind=pixel_shuffle_mlp", NULL},
+                "model.init.vision.kind", 1);
     /* an unknown key in a file names the file and line */
     char d[256], p[300];
     tu_tmpdir(d, sizeof d, "tr_badfile");

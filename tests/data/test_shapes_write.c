@@ -3,6 +3,7 @@
  * images are lossless (PNG decode == sh_render, exactly), languages are half
  * English / half Russian, held-out records equal the regenerated items,
  * ensure_dataset is idempotent, bad options fail with a message. */
+#include <jansson.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -135,6 +136,16 @@ static void test_ensure(void) {
     VStatus st = {0};
     int made = -1;
     CHECK(sh_ensure_dataset(&o, &made, &st) == 0 && made == 0, "complete set is kept");
+    /* a set written by an older format version is rewritten, not reused */
+    char marker[600];
+    snprintf(marker, sizeof marker, "%s/shapes.json", dir);
+    json_t *j = json_load_file(marker, 0, NULL);
+    CHECK(j != NULL && json_integer_value(json_object_get(j, "version")) >= 2, "marker has a version");
+    json_object_set_new(j, "version", json_integer(1));
+    CHECK(json_dump_file(j, marker, 0) == 0);
+    json_decref(j);
+    CHECK(sh_ensure_dataset(&o, &made, &st) == 0 && made == 1, "an older version is rewritten");
+    CHECK(sh_ensure_dataset(&o, &made, &st) == 0 && made == 0, "and then kept");
     o.samples = 16;   /* a smaller set: stale shards of the bigger one are removed */
     CHECK(sh_ensure_dataset(&o, &made, &st) == 0 && made == 1);
     int64_t ru, img, two;

@@ -91,6 +91,12 @@ static void test_cli(void) {
     double l[8];
     snprintf(args, sizeof args, "%s/run2", d);
     CHECK(tu_losses(args, l, 8) == 3, "3 metrics rows");
+    /* a stage that reaches its step count says so, with its wall time */
+    snprintf(args, sizeof args, "'%s' --out '%s/run3' --max-steps 7", cfgp, d);
+    CHECK(vt(args, out) == 0, "7-step run");
+    o = slurp(out);
+    CHECK(strstr(o, "align: stage done, 6 steps in ") != NULL && !strstr(o, "time_s budget ended"), "stage end line: %s", o);
+    free(o);
     tu_rmtree(d);
 }
 

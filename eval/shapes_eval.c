@@ -64,7 +64,8 @@ static int render(Ctx *c, const char *question, int n_images, const char *answer
 }
 
 /* Scores one question: *mc, *blank_ok, *open_ok are 0/1. */
-static int ask(Ctx *c, const ShQuestion *q, const ShScene *sc, int *mc, int *blank_ok, int *open_ok, VStatus *st) {
+static int ask(Ctx *c, const ShQuestion *q, const ShScene *sc, int mc_only, int *mc, int *blank_ok, int *open_ok,
+               VStatus *st) {
     int n_img = sc ? 1 : 0, n_prompt = 0, n_ans = 0;
     int32_t prompt[MAX_TOK], opt_tok[SH_MAX_CHOICES][MAX_TOK];
     const int32_t *opts[SH_MAX_CHOICES];
@@ -91,7 +92,8 @@ static int ask(Ctx *c, const ShQuestion *q, const ShScene *sc, int *mc, int *bla
     int best = 0;
     for (int k = 1; k < q->n_choices; k++) best = lp[k] > lp[best] ? k : best;
     *mc = best == q->answer;
-    *blank_ok = 0;
+    *blank_ok = *open_ok = 0;
+    if (mc_only) return 0;
     if (sc) {
         GenPrompt pb = p;
         pb.pixels = c->px_blank;
@@ -110,8 +112,8 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-int sh_eval(Vlm *m, const LdTextCodec *tc, const LdImageCodec *ic, uint64_t seed, int per_cell, ShEvalResult *r,
-            VStatus *st) {
+int sh_eval(Vlm *m, const LdTextCodec *tc, const LdImageCodec *ic, uint64_t seed, int per_cell, int mc_only,
+            ShEvalResult *r, VStatus *st) {
     memset(r, 0, sizeof *r);
     if (per_cell < 1) return vs_set(st, VS_EINVAL, "shapes eval: per_cell must be >= 1");
     if (!m->cfg.has_vision) return vs_set(st, VS_EINVAL, "shapes eval: the model has no vision encoder");
@@ -133,7 +135,7 @@ int sh_eval(Vlm *m, const LdTextCodec *tc, const LdImageCodec *ic, uint64_t seed
         ShLang l;
         sh_heldout_item(seed, i, &sc, &q, &l);
         int mc, bl, op;
-        if ((rc = ask(&c, &q, &sc, &mc, &bl, &op, st))) break;
+        if ((rc = ask(&c, &q, &sc, mc_only, &mc, &bl, &op, st))) break;
         ShEvalCell *e = &r->cell[q.type][l];
         e->n++;
         e->mc += mc;
@@ -146,7 +148,7 @@ int sh_eval(Vlm *m, const LdTextCodec *tc, const LdImageCodec *ic, uint64_t seed
         ShLang l;
         sh_heldout_text_item(seed, i, &q, &l);
         int mc, bl, op;
-        if ((rc = ask(&c, &q, NULL, &mc, &bl, &op, st))) break;
+        if ((rc = ask(&c, &q, NULL, mc_only, &mc, &bl, &op, st))) break;
         ShEvalCell *e = &r->text[l];
         e->n++;
         e->mc += mc;
@@ -207,6 +209,13 @@ void sh_eval_print(const ShEvalResult *r, FILE *f) {
     fprintf(f, "colour+shape+presence mc accuracy %.3f (target >= 0.80); smallest per-type gap over blank %+.3f "
                "(target >= +0.25); eval %.1f s\n",
             sh_eval_csp(r), gap_min, r->seconds);
+}
+
+void sh_eval_print_line(const ShEvalResult *r, FILE *f) {
+    for (int t = 0; t < SH_NQTYPES; t++)
+        fprintf(f, "%s %.2f ", sh_qtype_name((ShQType)t), (r->cell[t][SH_EN].mc + r->cell[t][SH_RU].mc) / SH_NLANGS);
+    fprintf(f, "text-only %.2f csp %.3f (%d per cell, %.1f s)\n", (r->text[SH_EN].mc + r->text[SH_RU].mc) / SH_NLANGS,
+            sh_eval_csp(r), r->cell[0][0].n, r->seconds);
 }
 
 char *sh_eval_json(const ShEvalResult *r) {

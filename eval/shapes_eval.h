@@ -35,13 +35,17 @@ typedef struct ShEvalResult {
     double seconds;
 } ShEvalResult;
 
-int sh_eval(Vlm *m, const LdTextCodec *tc, const LdImageCodec *ic, uint64_t seed, int per_cell, ShEvalResult *r,
-            VStatus *st);
+/* mc_only: skip the blank-image and open-answer passes (about 3x faster; the
+ * trainer's periodic tracking uses it). */
+int sh_eval(Vlm *m, const LdTextCodec *tc, const LdImageCodec *ic, uint64_t seed, int per_cell, int mc_only,
+            ShEvalResult *r, VStatus *st);
 /* The table (per type and language: mc, chance, blank, mc - blank, open),
  * the overall accuracy on colour/shape/presence, and text-only accuracy. */
 void sh_eval_print(const ShEvalResult *r, FILE *f);
 /* The same as one JSON object (malloc'ed string). */
 char *sh_eval_json(const ShEvalResult *r);
+/* One line: mc accuracy per type (mean of the languages), text-only and csp. */
+void sh_eval_print_line(const ShEvalResult *r, FILE *f);
 /* Mean mc accuracy over colour, shape and presence (the demo's target). */
 double sh_eval_csp(const ShEvalResult *r);
 

@@ -33,7 +33,7 @@ int tr_shapes_report(Trainer *t, const TrRunCfg *cfg, FILE *out, VStatus *st) {
     const TrShapesCfg *s = &cfg->shapes;
     if (!s->dir || s->eval <= 0) return 0;
     ShEvalResult r;
-    int rc = sh_eval(trainer_model(t), trainer_text(t), trainer_image(t), (uint64_t)s->seed, s->eval, &r, st);
+    int rc = sh_eval(trainer_model(t), trainer_text(t), trainer_image(t), (uint64_t)s->seed, s->eval, 0, &r, st);
     if (rc) return rc;
     sh_eval_print(&r, out);
     char *js = sh_eval_json(&r);
@@ -45,5 +45,24 @@ int tr_shapes_report(Trainer *t, const TrRunCfg *cfg, FILE *out, VStatus *st) {
     if (f && fclose(f)) rc = 1;
     free(js);
     if (rc) return vs_set(st, VS_EIO, "cannot write %s", path);
+    return 0;
+}
+
+int tr_shapes_track(void *ctx, Trainer *t, int stage, int64_t step, char *extra, size_t cap, VStatus *st) {
+    const TrRunCfg *cfg = ctx;
+    const TrShapesCfg *s = &cfg->shapes;
+    ShEvalResult r;
+    int per_cell = s->eval > 0 ? s->eval : 40;
+    int rc = sh_eval(trainer_model(t), trainer_text(t), trainer_image(t), (uint64_t)s->seed, per_cell, 1, &r, st);
+    if (rc) return rc;
+    fprintf(stderr, "shapes eval after %s step %lld: ", ((const TrStageCfg *)cfg->stages.items)[stage].name, (long long)step);
+    sh_eval_print_line(&r, stderr);
+    int n = snprintf(extra, cap, "{\"shapes_csp\": %.4f, \"shapes_mc\": {", sh_eval_csp(&r));
+    for (int q = 0; q < SH_NQTYPES && n > 0 && (size_t)n < cap; q++)
+        n += snprintf(extra + n, cap - (size_t)n, "%s\"%s\": %.4f", q ? ", " : "", sh_qtype_name((ShQType)q),
+                      (r.cell[q][SH_EN].mc + r.cell[q][SH_RU].mc) / SH_NLANGS);
+    if (n > 0 && (size_t)n < cap) n += snprintf(extra + n, cap - (size_t)n, ", \"text\": %.4f}}",
+                                                (r.text[SH_EN].mc + r.text[SH_RU].mc) / SH_NLANGS);
+    if (n < 0 || (size_t)n >= cap) return vs_set(st, VS_EINVAL, "shapes eval: metrics row too long");
     return 0;
 }

@@ -151,6 +151,7 @@ static const CfgField shapes_fields[] = {
     CFG_INT(TrShapesCfg, samples, "4000", 8, 100000000, "scenes for pairs / instruct (other sets scale from it)"),
     CFG_INT(TrShapesCfg, heldout, "50", 1, 1000000, "held-out questions written per (type, language)"),
     CFG_INT(TrShapesCfg, eval, "40", 0, 1000000, "questions per (type, language) in the final accuracy eval (0: off)"),
+    CFG_BOOL(TrShapesCfg, track, "false", "multiple-choice accuracy at each stage end (and every eval.every steps) into the log and metrics.jsonl"),
 };
 static const CfgSchema shapes_schema = CFG_SCHEMA("shapes", TrShapesCfg, shapes_fields);
 

@@ -141,6 +141,7 @@ typedef struct TrShapesCfg {
     int64_t seed;
     int samples, heldout;  /* as data/shapes_data.h's ShWriteOpts */
     int eval;              /* held-out questions per (type, language) in the final accuracy eval (0: off) */
+    int track;             /* mc accuracy at every trainer eval (stage ends, eval.every) into the log and metrics */
 } TrShapesCfg;
 
 typedef struct TrRunCfg {

@@ -6,7 +6,9 @@
  * every type x language row and the text-only rows, RUN/shapes_eval.json has
  * every cell with accuracies in [0, 1] and the exact chance levels (1/4 for
  * four choices, 1/2 for presence), and the run directory holds config.yaml
- * and metrics.jsonl. A bad shapes key fails before any work. */
+ * and metrics.jsonl. With shapes.track the stage end also logs a one-line
+ * mc accuracy and its metrics row carries shapes_csp and shapes_mc (each in
+ * [0, 1]). A bad shapes key fails before any work. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -43,7 +45,7 @@ static void test_demo_short(void) {
     snprintf(run_dir, sizeof run_dir, "/tmp/vlmc-demo-XXXXXX");
     CHECK(mkdtemp(run_dir) != NULL);
     char args[256];
-    snprintf(args, sizeof args, "--max-steps 3 --out %s/run shapes.eval=2", run_dir);
+    snprintf(args, sizeof args, "--max-steps 3 --out %s/run shapes.eval=2 shapes.track=true", run_dir);
     int status = -1;
     char *out = run(args, &status);
     if (!out) return;
@@ -55,6 +57,7 @@ static void test_demo_short(void) {
             CHECK(strstr(out, row) != NULL, "table row '%s' missing:\n%s", row, out);
         }
     CHECK(strstr(out, "text-only en") && strstr(out, "text-only ru") && strstr(out, "colour+shape+presence"), "%s", out);
+    CHECK(strstr(out, "shapes eval after pairs step 3: color ") != NULL, "no tracking line:\n%s", out);
     free(out);
     char path[256];
     snprintf(path, sizeof path, "%s/run/shapes_eval.json", run_dir);
@@ -76,7 +79,22 @@ static void test_demo_short(void) {
     snprintf(path, sizeof path, "%s/run/config.yaml", run_dir);
     CHECK(access(path, F_OK) == 0, "%s missing", path);
     snprintf(path, sizeof path, "%s/run/metrics.jsonl", run_dir);
-    CHECK(access(path, F_OK) == 0, "%s missing", path);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL, "%s missing", path);
+    char line[4096], last[4096] = "";
+    while (f && fgets(line, sizeof line, f)) snprintf(last, sizeof last, "%s", line);
+    if (f) fclose(f);
+    json_t *row = json_loads(last, 0, NULL);
+    CHECK(row != NULL, "last metrics row is not JSON: %s", last);
+    double csp = json_number_value(json_object_get(row, "shapes_csp"));
+    json_t *mc = json_object_get(row, "shapes_mc");
+    CHECK(json_is_number(json_object_get(row, "shapes_csp")) && csp >= 0 && csp <= 1, "shapes_csp: %s", last);
+    for (int t = 0; t < SH_NQTYPES; t++) {
+        json_t *v = json_object_get(mc, sh_qtype_name((ShQType)t));
+        CHECK(json_is_number(v) && json_number_value(v) >= 0 && json_number_value(v) <= 1, "shapes_mc.%s: %s",
+              sh_qtype_name((ShQType)t), last);
+    }
+    json_decref(row);
 }
 
 static void test_bad_key(void) {

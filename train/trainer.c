@@ -16,7 +16,9 @@
 #include "train/trainer_internal.h"
 
 /* ---- shard globs ---- */
-int tr_sources_expand(const CfgList *data, const char *key, TrSources *out, VStatus *st) {
+#define SHAPES_VAR "${shapes.dir}"
+
+int tr_sources_expand(const CfgList *data, const char *key, const char *shapes_dir, TrSources *out, VStatus *st) {
     memset(out, 0, sizeof *out);
     if (data->n > LD_MAX_SOURCES) return vs_set(st, VS_EINVAL, "key '%s': at most %d sources", key, LD_MAX_SOURCES);
     const TrSourceCfg *S = data->items;
@@ -24,16 +26,26 @@ int tr_sources_expand(const CfgList *data, const char *key, TrSources *out, VSta
         char **paths = NULL;
         int n = 0;
         for (int k = 0; k < S[i].shards.n; k++) {
+            const char *pat = S[i].shards.items[k];
+            char buf[4200];
+            int var = !strncmp(pat, SHAPES_VAR, strlen(SHAPES_VAR)), bad = var && !shapes_dir;
+            if (var && !bad) {
+                int w = snprintf(buf, sizeof buf, "%s%s", shapes_dir, pat + strlen(SHAPES_VAR));
+                bad = w < 0 || (size_t)w >= sizeof buf;
+                pat = buf;
+            }
             glob_t g;
-            int rc = glob(S[i].shards.items[k], 0, NULL, &g);
+            int rc = bad ? GLOB_NOMATCH : glob(pat, 0, NULL, &g);
             if (rc != 0 || g.gl_pathc == 0) {
                 if (rc == 0) globfree(&g);
                 for (int j = 0; j < n; j++) free(paths[j]);
                 free(paths);
                 out->n = i;
                 tr_sources_free(out);
-                return vs_set(st, VS_EINVAL, "key '%s.%d.shards.%d': no file matches '%s'", key, i, k,
-                              S[i].shards.items[k]);
+                if (bad)
+                    return vs_set(st, VS_EINVAL, "key '%s.%d.shards.%d': '%s' needs shapes.dir to be set", key, i, k,
+                                  S[i].shards.items[k]);
+                return vs_set(st, VS_EINVAL, "key '%s.%d.shards.%d': no file matches '%s'", key, i, k, pat);
             }
             char **np = realloc(paths, (size_t)(n + (int)g.gl_pathc) * sizeof *np);
             VLMC_ASSERT(np, "out of memory");
@@ -282,9 +294,9 @@ int trainer_open(Trainer **out, const TrRunCfg *cfg, const TrOpts *opts, VStatus
     for (int i = 0; i < cfg->stages.n && !rc; i++) {
         char key[64];
         snprintf(key, sizeof key, "stages.%d.data", i);
-        rc = tr_sources_expand(&S[i].data, key, &t->stage_src[i], st);
+        rc = tr_sources_expand(&S[i].data, key, cfg->shapes.dir, &t->stage_src[i], st);
     }
-    if (!rc && cfg->eval.data.n) rc = tr_sources_expand(&cfg->eval.data, "eval.data", &t->eval_src, st);
+    if (!rc && cfg->eval.data.n) rc = tr_sources_expand(&cfg->eval.data, "eval.data", cfg->shapes.dir, &t->eval_src, st);
     if (rc) goto fail;
     /* resume: the checkpoint's thread count wins (bit-identical reductions) */
     ResumeState rs;

@@ -59,7 +59,9 @@ struct Trainer {
     double last_print;      /* monotonic time of the last progress line */
 };
 
-int tr_sources_expand(const CfgList *data, const char *key, TrSources *out, VStatus *st);
+/* A pattern starting with "${shapes.dir}" has it replaced by shapes_dir
+ * (the run's shapes.dir; NULL: such a pattern is an error naming the key). */
+int tr_sources_expand(const CfgList *data, const char *key, const char *shapes_dir, TrSources *out, VStatus *st);
 void tr_sources_free(TrSources *s);
 /* Copies b into h (tpi image tokens per image). */
 int tr_host_from_batch(TrHost *h, const LdBatch *b, int tpi, VStatus *st);

@@ -240,8 +240,20 @@ static void test_bad_configs(void) {
     expect_fail((const char *const[]){"stages.0.regime=dpo", NULL}, "not built yet", 0);
     expect_fail((const char *const[]){"stages.0.data.0.shards=[nothing/here-*.jsonl]", NULL}, "stages.0.data.0.shards.0", 1);
     expect_fail((const char *const[]){"stages.0.steps=0", NULL}, "stages.0.steps", 0);
+    /* ${shapes.dir} in a shard pattern needs shapes.dir */
+    expect_fail((const char *const[]){"stages.0.data.0.shards.0=${shapes.dir}/pairs.jsonl", NULL},
+                "stages.0.data.0.shards.0': '${shapes.dir}/pairs.jsonl' needs shapes.dir", 1);
     expect_fail((const char *const[]){"model.init.vision.kind=clip", "model.init.adapter.kind=pixel_shuffle_mlp", NULL},
                 "model.init.vision.kind", 1);
+    /* ... and with it set, the pattern resolves under it (the golden data folder) */
+    char dd[256];
+    tu_tmpdir(dd, sizeof dd, "tr_shapesvar");
+    VStatus sv = {0};
+    int rv = tu_run(TINY, (const char *const[]){"shapes.dir=tests/golden/train/data",
+                                                "stages.0.data.0.shards.0=${shapes.dir}/pairs.jsonl", NULL},
+                    dd, 1, 0, &sv);
+    CHECK(rv == 0, "${shapes.dir} pattern: %s", sv.msg);
+    tu_rmtree(dd);
     /* an unknown key in a file names the file and line */
     char d[256], p[300];
     tu_tmpdir(d, sizeof d, "tr_badfile");

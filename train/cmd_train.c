@@ -80,7 +80,12 @@ int train_cmd_main(int argc, char **argv) {
         return CLI_OK;
     }
     TrOpts o = {.out = out, .max_steps = max_steps, .resume = resume};
-    if (cfg.shapes.dir && cfg.shapes.track) o.eval_hook = tr_shapes_track, o.hook_ctx = &cfg;
+    if (cfg.shapes.track && !cfg.shapes.dir) {
+        fprintf(stderr, "vlmc train: key 'shapes.track': needs shapes.dir (the held-out questions' world)\n");
+        cfg_free(&tr_run_schema, &cfg);
+        return CLI_FAIL;
+    }
+    if (cfg.shapes.track) o.eval_hook = tr_shapes_track, o.hook_ctx = &cfg;
     Trainer *t = NULL;
     rc = tr_shapes_prepare(&cfg, stderr, &st);   /* the demo's data, when the recipe has shapes.dir */
     if (!rc) rc = trainer_open(&t, &cfg, &o, &st);

@@ -31,7 +31,14 @@ int tr_sources_expand(const CfgList *data, const char *key, const char *shapes_d
             int var = !strncmp(pat, SHAPES_VAR, strlen(SHAPES_VAR)), bad = var && !shapes_dir;
             if (var && !bad) {
                 int w = snprintf(buf, sizeof buf, "%s%s", shapes_dir, pat + strlen(SHAPES_VAR));
-                bad = w < 0 || (size_t)w >= sizeof buf;
+                if (w < 0 || (size_t)w >= sizeof buf) {
+                    for (int j = 0; j < n; j++) free(paths[j]);
+                    free(paths);
+                    out->n = i;
+                    tr_sources_free(out);
+                    return vs_set(st, VS_EINVAL, "key '%s.%d.shards.%d': pattern longer than %zu bytes", key, i, k,
+                                  sizeof buf - 1);
+                }
                 pat = buf;
             }
             glob_t g;

@@ -8,7 +8,8 @@
  * four choices, 1/2 for presence), and the run directory holds config.yaml
  * and metrics.jsonl. With shapes.track the stage end also logs a one-line
  * mc accuracy and its metrics row carries shapes_csp and shapes_mc (each in
- * [0, 1]). A bad shapes key fails before any work. */
+ * [0, 1]). A bad shapes key, and shapes.track without shapes.dir, fail
+ * before any work. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -102,6 +103,12 @@ static void test_bad_key(void) {
     char *out = run("--max-steps 1 --out /tmp/vlmc-demo-never shapes.samples=-5", &status);
     if (!out) return;
     CHECK(status != 0 && strstr(out, "shapes.samples"), "status %d: %s", status, out);
+    CHECK(access("/tmp/vlmc-demo-never", F_OK) != 0, "nothing was created");
+    free(out);
+    /* tracking needs the shapes world */
+    out = run("--max-steps 1 --out /tmp/vlmc-demo-never shapes.dir=null shapes.track=true", &status);
+    if (!out) return;
+    CHECK(status != 0 && strstr(out, "shapes.track") && strstr(out, "needs shapes.dir"), "status %d: %s", status, out);
     CHECK(access("/tmp/vlmc-demo-never", F_OK) != 0, "nothing was created");
     free(out);
 }

@@ -13,10 +13,11 @@ step (--batch); held-out accuracy on 500 single-question scenes every 250 steps.
       [--kv-heads 1] [--order before|after] [--turns 1] [--position-mix 0]
       [--batch 24] [--which-mix 0]
 
-Measured 2026-11-28 (1 thread): accuracy stays at 0.47-0.53 (chance) for
-6000 steps with 1 or 5 KV heads, lr 3e-4 or 1e-3, with half the samples
-position questions, and with 8 questions per scene (1250 steps); questions
-before the scene tokens (--order after) reach 0.60 by 1000 steps. With
+Measured 2026-11-28 (1 thread; some runs with an earlier draft of this
+script, same task): accuracy stays at 0.47-0.53 (chance) through 8000 steps
+(defaults), 6000 (lr 3e-4), 5000 (5 KV heads), ~4250 (--position-mix 0.5),
+1250 (--turns 8) and 250 (--batch 256); questions before the scene tokens
+(--order after) reach 0.60 by 1000 steps. With
 --which-mix 0.5 (8000 steps) it leaves the plateau: 0.59 at 3000 steps,
 0.68 at 5000, 0.80 at 8000 (presence only, same seed: 0.48-0.52 throughout).
 """

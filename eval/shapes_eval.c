@@ -211,11 +211,16 @@ void sh_eval_print(const ShEvalResult *r, FILE *f) {
             sh_eval_csp(r), gap_min, r->seconds);
 }
 
+double sh_eval_type_mc(const ShEvalResult *r, int t) {
+    double s = 0;
+    for (int l = 0; l < SH_NLANGS; l++) s += (t < SH_NQTYPES ? r->cell[t][l] : r->text[l]).mc;
+    return s / SH_NLANGS;
+}
+
 void sh_eval_print_line(const ShEvalResult *r, FILE *f) {
-    for (int t = 0; t < SH_NQTYPES; t++)
-        fprintf(f, "%s %.2f ", sh_qtype_name((ShQType)t), (r->cell[t][SH_EN].mc + r->cell[t][SH_RU].mc) / SH_NLANGS);
-    fprintf(f, "text-only %.2f csp %.3f (%d per cell, %.1f s)\n", (r->text[SH_EN].mc + r->text[SH_RU].mc) / SH_NLANGS,
-            sh_eval_csp(r), r->cell[0][0].n, r->seconds);
+    for (int t = 0; t < SH_NQTYPES; t++) fprintf(f, "%s %.2f ", sh_qtype_name((ShQType)t), sh_eval_type_mc(r, t));
+    fprintf(f, "text-only %.2f csp %.3f (%d per cell, %.1f s)\n", sh_eval_type_mc(r, SH_NQTYPES), sh_eval_csp(r),
+            r->cell[0][0].n, r->seconds);
 }
 
 char *sh_eval_json(const ShEvalResult *r) {

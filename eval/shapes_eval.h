@@ -44,6 +44,9 @@ int sh_eval(Vlm *m, const LdTextCodec *tc, const LdImageCodec *ic, uint64_t seed
 void sh_eval_print(const ShEvalResult *r, FILE *f);
 /* The same as one JSON object (malloc'ed string). */
 char *sh_eval_json(const ShEvalResult *r);
+/* mc accuracy of question type t averaged over the languages; t ==
+ * SH_NQTYPES: the text-only questions. */
+double sh_eval_type_mc(const ShEvalResult *r, int t);
 /* One line: mc accuracy per type (mean of the languages), text-only and csp. */
 void sh_eval_print_line(const ShEvalResult *r, FILE *f);
 /* Mean mc accuracy over colour, shape and presence (the demo's target). */

@@ -2,6 +2,7 @@
  * around a run (contract in train/demo_shapes.h). The trainer itself knows
  * nothing of the demo: `vlmc train` calls these two before trainer_open and
  * after trainer_run. */
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -52,17 +53,20 @@ int tr_shapes_track(void *ctx, Trainer *t, int stage, int64_t step, char *extra,
     const TrRunCfg *cfg = ctx;
     const TrShapesCfg *s = &cfg->shapes;
     ShEvalResult r;
-    int per_cell = s->eval > 0 ? s->eval : 40;
+    int per_cell = s->eval > 0 ? s->eval : 40;   /* eval=0 turns off the final table only; 40 is its default */
     int rc = sh_eval(trainer_model(t), trainer_text(t), trainer_image(t), (uint64_t)s->seed, per_cell, 1, &r, st);
     if (rc) return rc;
     fprintf(stderr, "shapes eval after %s step %lld: ", ((const TrStageCfg *)cfg->stages.items)[stage].name, (long long)step);
     sh_eval_print_line(&r, stderr);
-    int n = snprintf(extra, cap, "{\"shapes_csp\": %.4f, \"shapes_mc\": {", sh_eval_csp(&r));
-    for (int q = 0; q < SH_NQTYPES && n > 0 && (size_t)n < cap; q++)
-        n += snprintf(extra + n, cap - (size_t)n, "%s\"%s\": %.4f", q ? ", " : "", sh_qtype_name((ShQType)q),
-                      (r.cell[q][SH_EN].mc + r.cell[q][SH_RU].mc) / SH_NLANGS);
-    if (n > 0 && (size_t)n < cap) n += snprintf(extra + n, cap - (size_t)n, ", \"text\": %.4f}}",
-                                                (r.text[SH_EN].mc + r.text[SH_RU].mc) / SH_NLANGS);
-    if (n < 0 || (size_t)n >= cap) return vs_set(st, VS_EINVAL, "shapes eval: metrics row too long");
+    json_t *mc = json_object();
+    for (int q = 0; q <= SH_NQTYPES; q++)
+        json_object_set_new(mc, q < SH_NQTYPES ? sh_qtype_name((ShQType)q) : "text", json_real(sh_eval_type_mc(&r, q)));
+    json_t *row = json_pack("{s:f, s:o}", "shapes_csp", sh_eval_csp(&r), "shapes_mc", mc);
+    char *js = row ? json_dumps(row, JSON_COMPACT) : NULL;
+    json_decref(row);
+    int fits = js && strlen(js) < cap;
+    if (fits) memcpy(extra, js, strlen(js) + 1);
+    free(js);
+    if (!fits) return vs_set(st, VS_EINVAL, "shapes eval: metrics row does not fit %zu bytes", cap);
     return 0;
 }

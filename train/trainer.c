@@ -18,6 +18,19 @@
 /* ---- shard globs ---- */
 #define SHAPES_VAR "${shapes.dir}"
 
+/* The pattern with a leading ${shapes.dir} replaced (into buf when it is);
+ * NULL with st set when it cannot be. */
+static const char *resolve_pattern(const char *pat, const char *shapes_dir, char *buf, size_t cap, const char *key,
+                                   int i, int k, VStatus *st) {
+    size_t nv = strlen(SHAPES_VAR);
+    if (strncmp(pat, SHAPES_VAR, nv)) return pat;
+    if (!shapes_dir) return vs_set(st, VS_EINVAL, "key '%s.%d.shards.%d': '%s' needs shapes.dir to be set", key, i, k, pat), NULL;
+    int w = snprintf(buf, cap, "%s%s", shapes_dir, pat + nv);
+    if (w < 0 || (size_t)w >= cap)
+        return vs_set(st, VS_EINVAL, "key '%s.%d.shards.%d': pattern longer than %zu bytes", key, i, k, cap - 1), NULL;
+    return buf;
+}
+
 int tr_sources_expand(const CfgList *data, const char *key, const char *shapes_dir, TrSources *out, VStatus *st) {
     memset(out, 0, sizeof *out);
     if (data->n > LD_MAX_SOURCES) return vs_set(st, VS_EINVAL, "key '%s': at most %d sources", key, LD_MAX_SOURCES);
@@ -26,32 +39,17 @@ int tr_sources_expand(const CfgList *data, const char *key, const char *shapes_d
         char **paths = NULL;
         int n = 0;
         for (int k = 0; k < S[i].shards.n; k++) {
-            const char *pat = S[i].shards.items[k];
             char buf[4200];
-            int var = !strncmp(pat, SHAPES_VAR, strlen(SHAPES_VAR)), bad = var && !shapes_dir;
-            if (var && !bad) {
-                int w = snprintf(buf, sizeof buf, "%s%s", shapes_dir, pat + strlen(SHAPES_VAR));
-                if (w < 0 || (size_t)w >= sizeof buf) {
-                    for (int j = 0; j < n; j++) free(paths[j]);
-                    free(paths);
-                    out->n = i;
-                    tr_sources_free(out);
-                    return vs_set(st, VS_EINVAL, "key '%s.%d.shards.%d': pattern longer than %zu bytes", key, i, k,
-                                  sizeof buf - 1);
-                }
-                pat = buf;
-            }
+            const char *pat = resolve_pattern(S[i].shards.items[k], shapes_dir, buf, sizeof buf, key, i, k, st);
             glob_t g;
-            int rc = bad ? GLOB_NOMATCH : glob(pat, 0, NULL, &g);
+            int rc = pat ? glob(pat, 0, NULL, &g) : GLOB_NOMATCH;
             if (rc != 0 || g.gl_pathc == 0) {
                 if (rc == 0) globfree(&g);
                 for (int j = 0; j < n; j++) free(paths[j]);
                 free(paths);
                 out->n = i;
                 tr_sources_free(out);
-                if (bad)
-                    return vs_set(st, VS_EINVAL, "key '%s.%d.shards.%d': '%s' needs shapes.dir to be set", key, i, k,
-                                  S[i].shards.items[k]);
+                if (!pat) return VS_EINVAL;   /* st says why */
                 return vs_set(st, VS_EINVAL, "key '%s.%d.shards.%d': no file matches '%s'", key, i, k, pat);
             }
             char **np = realloc(paths, (size_t)(n + (int)g.gl_pathc) * sizeof *np);

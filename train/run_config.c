@@ -20,7 +20,7 @@ static const char *const vis_names[] = {"clip", "siglip", NULL};
 static const char *const adapter_names[] = {"linear", "mlp", "pixel_shuffle_mlp", NULL};
 
 static const CfgField source_fields[] = {
-    CFG_STRLIST(TrSourceCfg, shards, NULL, "shard paths or globs (tar, h5, json, jsonl)"),
+    CFG_STRLIST(TrSourceCfg, shards, NULL, "shard paths or globs (tar, h5, json, jsonl); a leading ${shapes.dir} is shapes.dir"),
     CFG_DOUBLE(TrSourceCfg, weight, "1", 1e-12, 1e12, "mixing weight"),
     CFG_STRING(TrSourceCfg, image_root, NULL, "folder json image paths are relative to (null: the shard's)"),
 };

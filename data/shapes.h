@@ -58,6 +58,12 @@ void sh_render(const ShScene *sc, int blank, uint8_t *px);
 size_t sh_caption(const ShScene *sc, ShLang lang, char *buf, size_t cap);
 /* A caption with one hallucinated object or one wrong attribute (DPO "rejected"). */
 size_t sh_caption_corrupt(const ShScene *sc, ShLang lang, ShRng *r, char *buf, size_t cap);
+/* SH_REPEAT_MIN..SH_REPEAT_MAX random items of the world's vocabulary
+ * (colours, shapes, sizes, cell names, counts, yes/no), space-separated: the
+ * text of a "repeat after me" chat (the LLM's text-only warm-up). */
+#define SH_REPEAT_MIN 6
+#define SH_REPEAT_MAX 12
+size_t sh_repeat_words(ShLang lang, ShRng *r, char *buf, size_t cap);
 /* A question of the given type about sc, with choices and the right answer. */
 void sh_question(const ShScene *sc, ShQType type, ShLang lang, ShRng *r, ShQuestion *q);
 /* A text-only question about the world's vocabulary (answerable without an image). */

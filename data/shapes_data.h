@@ -11,6 +11,8 @@
  *   dpo-NNNNN.tar          KEY.json {"prompt", "chosen", "rejected", "images"} + KEY.0.png (TRL)
  *   heldout-NNNNN.tar      KEY.json {"question", "answer", "choices", "answer_index",
  *                          "type", "lang", "text_only"} (+ KEY.png)
+ *   repeat-NNNNN.tar       KEY.json {"question": "Repeat: WORDS", "answer": WORDS}, no image
+ *                          (sh_repeat_words; the LLM's warm-up), 2 x samples
  *   shapes.json            written last: {"seed", "samples", "heldout", counts}; its presence
  *                          with the same seed/samples/heldout means the set is complete.
  * Each shard is written to a temporary name and renamed. Keys are 9-digit
@@ -34,7 +36,7 @@ typedef struct ShWriteOpts {
 } ShWriteOpts;
 
 typedef struct ShWriteSummary {
-    int64_t pairs, interleaved, instruct, sft, sft_text, dpo, heldout, heldout_text, bytes;
+    int64_t pairs, interleaved, instruct, sft, sft_text, dpo, heldout, heldout_text, repeat, bytes;
 } ShWriteSummary;
 
 int sh_write_dataset(const ShWriteOpts *o, ShWriteSummary *sum, VStatus *st);

@@ -13,10 +13,10 @@
 static const char usage[] =
     "usage: vlmc prepare --format shapes --out DIR [--seed N] [--samples N] [--heldout N] [--shard-size N]\n"
     "  Writes the synthetic shapes world as WebDataset tar shards (pairs, interleaved,\n"
-    "  instruct, sft, dpo, heldout), every text in English and Russian.\n"
+    "  instruct, sft, dpo, heldout, repeat), every text in English and Russian.\n"
     "  --seed N        seed (default 1)\n"
     "  --samples N     scenes for pairs and instruct; interleaved N/4, sft N/2 + N/8 text-only,\n"
-    "                  dpo N/4 (default 4000)\n"
+    "                  dpo N/4, repeat 2N text-only \"Repeat: WORDS\" instructions (default 4000)\n"
     "  --heldout N     held-out questions per (type, language) (default 50)\n"
     "  --shard-size N  records per shard (default 1000)\n";
 
@@ -65,9 +65,9 @@ int data_prepare_shapes_main(int argc, char **argv) {
         return CLI_FAIL;
     }
     printf("prepare: shapes seed %llu -> %s: pairs %lld, interleaved %lld, instruct %lld, sft %lld (+%lld text-only), "
-           "dpo %lld, heldout %lld (+%lld text-only), %.1f MB\n",
+           "dpo %lld, heldout %lld (+%lld text-only), repeat %lld, %.1f MB\n",
            (unsigned long long)o.seed, o.out, (long long)s.pairs, (long long)s.interleaved, (long long)s.instruct,
            (long long)s.sft, (long long)s.sft_text, (long long)s.dpo, (long long)s.heldout, (long long)s.heldout_text,
-           (double)s.bytes / 1e6);
+           (long long)s.repeat, (double)s.bytes / 1e6);
     return CLI_OK;
 }

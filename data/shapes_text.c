@@ -63,6 +63,29 @@ static size_t caption_of(const ShScene *sc, ShLang l, char *buf, size_t cap) {
 
 size_t sh_caption(const ShScene *sc, ShLang lang, char *buf, size_t cap) { return caption_of(sc, lang, buf, cap); }
 
+/* The items of the world's vocabulary in one language: colours, shapes,
+ * sizes, cell names, counts, yes and no. */
+#define N_ITEMS (SH_NCOLORS + SH_NSHAPES + SH_NSIZES + SH_NCELLS + SH_MAX_OBJ + 2)
+
+static const char *item(ShLang l, int k) {
+    static const char *const nums[SH_MAX_OBJ] = {"1", "2", "3", "4"};
+    static const char *const yes_no[SH_NLANGS][2] = {{"yes", "no"}, {"да", "нет"}};
+    if (k < SH_NCOLORS) return color_w[l][k];
+    if ((k -= SH_NCOLORS) < SH_NSHAPES) return shape_w[l][k];
+    if ((k -= SH_NSHAPES) < SH_NSIZES) return size_w[l][k];
+    if ((k -= SH_NSIZES) < SH_NCELLS) return cell_w[l][k];
+    if ((k -= SH_NCELLS) < SH_MAX_OBJ) return nums[k];
+    return yes_no[l][k - SH_MAX_OBJ];
+}
+
+size_t sh_repeat_words(ShLang l, ShRng *r, char *buf, size_t cap) {
+    Buf b = {buf, cap, 0};
+    if (cap) buf[0] = 0;
+    int n = SH_REPEAT_MIN + (int)sh_rng_below(r, SH_REPEAT_MAX - SH_REPEAT_MIN + 1);
+    for (int i = 0; i < n; i++) bput(&b, "%s%s", i ? " " : "", item(l, (int)sh_rng_below(r, N_ITEMS)));
+    return b.len;
+}
+
 static int cell_used(const ShScene *sc, int cell) {
     for (int i = 0; i < sc->n; i++)
         if (sc->obj[i].cell == cell) return 1;

@@ -18,7 +18,7 @@
 
 #include "data/shapes_data.h"
 
-enum { SET_PAIRS = 1, SET_INTERLEAVED, SET_INSTRUCT, SET_SFT, SET_SFT_TEXT, SET_DPO, SET_HELDOUT, SET_HELDOUT_TEXT };
+enum { SET_PAIRS = 1, SET_INTERLEAVED, SET_INSTRUCT, SET_SFT, SET_SFT_TEXT, SET_DPO, SET_HELDOUT, SET_HELDOUT_TEXT, SET_REPEAT };
 
 static void set_rng(ShRng *r, uint64_t seed, int set, uint64_t i) {
     sh_rng_seed(r, seed * 0x100000001B3ull + (uint64_t)set * 0x9E3779B97F4A7C15ull + i * 0xD1B54A32D192ED03ull);
@@ -241,6 +241,27 @@ static int write_sft(Shards *w, uint64_t seed, int n, int n_text, int64_t *made_
     return 0;
 }
 
+/* Text-only "repeat after me" instructions over the world's vocabulary (the
+ * instruct layout without an image): the LLM's warm-up. A fresh LLM has no way to look things up in its context (copying
+ * needs an induction circuit: find the earlier occurrence of the current
+ * token, then predict what followed it); questions like "is there a red
+ * circle?" need exactly that lookup, and without it they stayed at chance
+ * (train/README.md, "Presence"). */
+static int write_repeat(Shards *w, uint64_t seed, int n, VStatus *st) {
+    static const char *const prompt[SH_NLANGS] = {"Repeat: %s", "Повтори: %s"};
+    char words[SH_TEXT_MAX], q[SH_TEXT_MAX + 32];
+    for (int i = 0; i < n; i++) {
+        ShRng r;
+        set_rng(&r, seed, SET_REPEAT, (uint64_t)i);
+        ShLang l = (ShLang)(i % 2);
+        sh_repeat_words(l, &r, words, sizeof words);
+        snprintf(q, sizeof q, prompt[l], words);
+        int rc = add_record(w, "png", NULL, json_pack("{s:s, s:s}", "question", q, "answer", words), st);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 static int write_dpo(Shards *w, uint64_t seed, int n, VStatus *st) {
     char good[SH_TEXT_MAX], bad[SH_TEXT_MAX];
     for (int i = 0; i < n; i++) {
@@ -315,7 +336,7 @@ static int mkdirs(const char *path, VStatus *st) {
 
 /* Bump when the generated texts or images change, so a folder written by an
  * older vlmc is rewritten instead of silently reused. */
-#define SH_DATA_VERSION 2
+#define SH_DATA_VERSION 3
 
 static json_t *marker_json(const ShWriteOpts *o) {
     return json_pack("{s:i, s:I, s:i, s:i}", "version", SH_DATA_VERSION, "seed", (json_int_t)o->seed, "samples",
@@ -331,7 +352,7 @@ int sh_write_dataset(const ShWriteOpts *o, ShWriteSummary *sum, VStatus *st) {
     char marker[1024];
     snprintf(marker, sizeof marker, "%s/shapes.json", o->out);
     remove(marker);   /* incomplete until rewritten */
-    const char *const prefixes[] = {"pairs", "interleaved", "instruct", "sft", "dpo", "heldout"};
+    const char *const prefixes[] = {"pairs", "interleaved", "instruct", "sft", "dpo", "heldout", "repeat"};
     for (size_t k = 0; k < sizeof prefixes / sizeof prefixes[0]; k++) {   /* stale shards of an older set */
         char pat[1100];
         glob_t g;
@@ -344,7 +365,7 @@ int sh_write_dataset(const ShWriteOpts *o, ShWriteSummary *sum, VStatus *st) {
     int size = o->shard_size > 0 ? o->shard_size : 1000, N = o->samples;
     struct { const char *prefix; int64_t *count; } sets[] = {
         {"pairs", &s.pairs}, {"interleaved", &s.interleaved}, {"instruct", &s.instruct},
-        {"sft", &s.sft}, {"dpo", &s.dpo}, {"heldout", &s.heldout},
+        {"sft", &s.sft}, {"dpo", &s.dpo}, {"heldout", &s.heldout}, {"repeat", &s.repeat},
     };
     for (size_t k = 0; k < sizeof sets / sizeof sets[0] && !rc; k++) {
         Shards w = {.dir = o->out, .prefix = sets[k].prefix, .size = size};
@@ -354,6 +375,7 @@ int sh_write_dataset(const ShWriteOpts *o, ShWriteSummary *sum, VStatus *st) {
         case 2: rc = write_instruct(&w, o->seed, N, st); break;
         case 3: rc = write_sft(&w, o->seed, N / 2, N / 8, &s.sft_text, st); break;
         case 4: rc = write_dpo(&w, o->seed, N / 4, st); break;
+        case 6: rc = write_repeat(&w, o->seed, 2 * N, st); break;
         default:
             rc = write_heldout(&w, o->seed, o->heldout * SH_NQTYPES * SH_NLANGS, o->heldout * SH_NLANGS, st);
             s.heldout_text = o->heldout * SH_NLANGS;
@@ -368,10 +390,10 @@ int sh_write_dataset(const ShWriteOpts *o, ShWriteSummary *sum, VStatus *st) {
     s.sft -= s.sft_text;
     s.heldout -= s.heldout_text;
     json_t *m = marker_json(o);
-    json_object_set_new(m, "counts", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "pairs", s.pairs,
+    json_object_set_new(m, "counts", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "pairs", s.pairs,
                                                "interleaved", s.interleaved, "instruct", s.instruct, "sft", s.sft,
                                                "sft_text", s.sft_text, "dpo", s.dpo, "heldout", s.heldout,
-                                               "heldout_text", s.heldout_text));
+                                               "heldout_text", s.heldout_text, "repeat", s.repeat));
     rc = json_dump_file(m, marker, JSON_INDENT(2));
     json_decref(m);
     if (rc) return vs_set(st, VS_EIO, "shapes: cannot write %s", marker);

@@ -97,6 +97,49 @@ static void test_texts(void) {
     CHECK(n < sizeof tiny && tiny[n] == 0);
 }
 
+/* Is w one word of the world's vocabulary in language l? */
+static int vocab_word(const char *w, ShLang l) {
+    static const char *const extra[] = {"small", "big", "маленький", "большой", "1", "2", "3", "4", "yes", "no", "да", "нет"};
+    for (size_t k = 0; k < sizeof extra / sizeof extra[0]; k++)
+        if (!strcmp(w, extra[k])) return 1;
+    for (int c = 0; c < SH_NCOLORS; c++)
+        if (!strcmp(w, sh_color_word(c, l))) return 1;
+    for (int c = 0; c < SH_NSHAPES; c++)
+        if (!strcmp(w, sh_shape_word(c, l))) return 1;
+    for (int c = 0; c < SH_NCELLS; c++) {   /* cell names are one or two words */
+        char cell[64];
+        snprintf(cell, sizeof cell, "%s", sh_cell_words(c, l));
+        for (char *save = NULL, *t = strtok_r(cell, " ", &save); t; t = strtok_r(NULL, " ", &save))
+            if (!strcmp(w, t)) return 1;
+    }
+    return 0;
+}
+
+static void test_repeat_words(void) {
+    ShRng r, r2;
+    sh_rng_seed(&r, 3);
+    sh_rng_seed(&r2, 3);
+    int shortest = 99, longest = 0;
+    for (int i = 0; i < 400; i++) {
+        ShLang l = (ShLang)(i % 2);
+        char buf[512], again[512];
+        size_t n = sh_repeat_words(l, &r, buf, sizeof buf);
+        sh_repeat_words(l, &r2, again, sizeof again);
+        CHECK(n == strlen(buf) && !strcmp(buf, again), "same seed, same words: %s", buf);
+        int words = 0;
+        for (char *save = NULL, *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save), words++)
+            CHECK(vocab_word(t, l), "'%s' is not a word of the shapes world (%s)", t, sh_lang_name(l));
+        /* an item is one word, or two for a cell name like "top left" */
+        CHECK(words >= SH_REPEAT_MIN && words <= 2 * SH_REPEAT_MAX, "%d words", words);
+        shortest = words < shortest ? words : shortest;
+        longest = words > longest ? words : longest;
+    }
+    CHECK(shortest <= SH_REPEAT_MIN + 1 && longest > SH_REPEAT_MAX, "lengths %d..%d", shortest, longest);
+    char tiny[8];
+    size_t n = sh_repeat_words(SH_RU, &r, tiny, sizeof tiny);
+    CHECK(n < sizeof tiny && tiny[n] == 0, "truncation stays inside the buffer");
+}
+
 static void test_questions(void) {
     ShRng r;
     sh_rng_seed(&r, 11);
@@ -127,4 +170,4 @@ static void test_questions(void) {
 }
 
 TEST_MAIN({"deterministic", test_deterministic}, {"scene_invariants", test_scene_invariants}, {"render", test_render},
-          {"texts", test_texts}, {"questions", test_questions})
+          {"texts", test_texts}, {"repeat_words", test_repeat_words}, {"questions", test_questions})

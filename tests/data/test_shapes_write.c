@@ -86,6 +86,8 @@ static void test_sets_read_back(void) {
           (long long)img);
     CHECK(read_set("dpo", LD_DPO, &ru, &img, &two) == 10 && two == 10 && ru == 5);
     CHECK(read_set("heldout", LD_INSTRUCT, &ru, &img, &two) == 36 && img == 30, "img %lld", (long long)img);
+    CHECK(s.repeat == 80 && read_set("repeat", LD_INSTRUCT, &ru, &img, &two) == 80 && img == 0 && ru == 40,
+          "repeat: 80 text-only instructions, half Russian (ru %lld)", (long long)ru);
 }
 
 /* heldout records equal the regenerated items (what the demo's evaluator uses) */

@@ -3,23 +3,29 @@ shape) object?" learnable by the demo's LLM (Llama 4x160, 5 heads) from
 scratch when each image token is a clean symbol? A scene is 9 cell tokens
 (one id per (colour, shape) pair, or "empty"), then K questions
 [is, colour, shape, ?] each followed by its yes/no answer (loss on the
-answers only); --position-mix replaces that share of samples by a position
-question ([where, colour, shape, ?] -> cell id), --which-mix by a list
-question ([which, colour, ?] -> its shapes in cell order, or none). transformers'
-LlamaForCausalLM, AdamW (wd 0.1, betas 0.9/0.95), clip 1.0, 24 samples a
-step (--batch); held-out accuracy on 500 single-question scenes every 250 steps.
+answers only). transformers' LlamaForCausalLM, AdamW (wd 0.1, betas
+0.9/0.95), clip 1.0, 24 samples a step (--batch); held-out accuracy on 500
+single-question scenes every 250 steps. Mixed-in training tasks (each a
+share of the samples): --position-mix [where, colour, shape, ?] -> cell
+(--nowhere: that share of them about an absent object -> none);
+--which-mix [which, colour, ?] -> its shapes in cell order, or none;
+--cell-mix [what, cell, ?] -> colour shape, or empty; --attr-mix [is,
+colour, ?] or [is, shape, ?] -> yes/no. --copy-steps N first trains N steps
+on copying random tokens (a random prefix, 6-12 tokens, "?", the same
+tokens again), which builds an induction circuit. --exact asks with the cell
+token itself; --no-qmark puts the answer right after the object.
 
   .venv/bin/python scripts/diag/presence_toy.py --steps 3000 [--lr 1e-3]
-      [--kv-heads 1] [--order before|after] [--turns 1] [--position-mix 0]
-      [--batch 24] [--which-mix 0]
+      [--kv-heads 1] [--order before|after] [--turns 1] [--batch 24]
+      [--position-mix 0 [--nowhere 0]] [--which-mix 0] [--cell-mix 0]
+      [--attr-mix 0] [--copy-steps 0] [--exact] [--no-qmark]
 
-Measured 2026-11-28 (1 thread; some runs with an earlier draft of this
-script, same task): accuracy stays at 0.47-0.53 (chance) through 8000 steps
-(defaults), 6000 (lr 3e-4), 5000 (5 KV heads), ~4250 (--position-mix 0.5),
-1250 (--turns 8) and 250 (--batch 256); questions before the scene tokens
-(--order after) reach 0.60 by 1000 steps. With
---which-mix 0.5 (8000 steps) it leaves the plateau: 0.59 at 3000 steps,
-0.68 at 5000, 0.80 at 8000 (presence only, same seed: 0.48-0.52 throughout).
+Measured 2026-11-28 (1 thread; figures in train/README.md, "Presence" and
+"The LLM warm-up"): chance (0.47-0.53) through 8000 steps with the defaults
+and in every variant without a copy warm-up except --which-mix 0.5 (0.80 at
+8000) and --order after (0.60 at 1000); with --copy-steps 750 presence
+reaches 0.60 after 500 presence steps and 0.72 after 1250 (a fixed-length
+copy without prefix, an earlier draft: 0.64 after 500, 0.85 after 3000).
 """
 import argparse, random, time
 
@@ -33,7 +39,8 @@ IMG = 5 + NC + NS                 # IMG + colour * NS + shape
 EMPTY = IMG + NC * NS
 WHERE, IS, CELL = EMPTY + 1, EMPTY + 2, EMPTY + 3
 WHICH, NONE, END = CELL + 9, CELL + 10, CELL + 11
-V = END + 1
+WHAT = END + 1
+V = WHAT + 1
 
 
 def scene():
@@ -53,8 +60,30 @@ def sample(a, turns, mix):
     if random.random() < mix:
         k = random.randrange(len(objs))
         q = [WHERE, COLOR + objs[k][0], SHAPE + objs[k][1], QMARK]
+        ans = CELL + cells[k]
+        if random.random() < a.nowhere:   # an absent object: "nowhere"
+            while True:
+                col, sh = random.randrange(NC), random.randrange(NS)
+                if (col, sh) not in objs:
+                    break
+            q, ans = [WHERE, COLOR + col, SHAPE + sh, QMARK], NONE
         body = img + q if a.order == "before" else q + img
-        return [BOS] + body + [CELL + cells[k]], 1
+        return [BOS] + body + [ans], 1
+    if random.random() < a.cell_mix:   # "what is at cell k?" -> colour shape, or empty (what captions teach)
+        k = random.randrange(9)
+        ans = [EMPTY] if img[k] == EMPTY else [COLOR + (img[k] - IMG) // NS, SHAPE + (img[k] - IMG) % NS]
+        return [BOS] + img + [WHAT, CELL + k, QMARK] + ans + [END], len(ans) + 1
+    if random.random() < a.attr_mix:   # "is there anything <colour>?" / "... <shape>?" -> yes / no
+        yes = random.randrange(2)
+        if random.randrange(2):
+            have = {c for c, _ in objs}
+            pool = sorted(have) if yes else [c for c in range(NC) if c not in have]
+            q = [IS, COLOR + random.choice(pool), QMARK]
+        else:
+            have = {s for _, s in objs}
+            pool = sorted(have) if yes else [s for s in range(NS) if s not in have]
+            q = [IS, SHAPE + random.choice(pool), QMARK]
+        return [BOS] + img + q + [YES if yes else NO], 1
     if random.random() < a.which_mix:   # "which shapes are <colour>?" -> the shapes in cell order, or none
         col = random.randrange(NC)
         ans = [SHAPE + sh for c, (cc, sh) in sorted(zip(cells, objs)) if cc == col] or [NONE]
@@ -70,7 +99,8 @@ def sample(a, turns, mix):
                 col, sh = random.randrange(NC), random.randrange(NS)
                 if (col, sh) not in objs:
                     break
-        q = [IS, COLOR + col, SHAPE + sh, QMARK]
+        obj = [IMG + col * NS + sh] if a.exact else [COLOR + col, SHAPE + sh]
+        q = [IS] + obj + ([] if a.no_qmark else [QMARK])
         seq += (q if a.order == "before" else q + img) + [YES if yes else NO]
     return seq, turns
 
@@ -86,6 +116,12 @@ def main():
     ap.add_argument("--batch", type=int, default=24, help="scenes per step")
     ap.add_argument("--which-mix", type=float, default=0.0,
                     help="share of samples asking which shapes have a colour (list answer, or none)")
+    ap.add_argument("--cell-mix", type=float, default=0.0, help="share asking what is at a cell (colour shape / empty)")
+    ap.add_argument("--attr-mix", type=float, default=0.0, help="share asking whether one colour / one shape is present")
+    ap.add_argument("--no-qmark", action="store_true", help="answer right after the shape token (one hop less)")
+    ap.add_argument("--exact", action="store_true", help="ask with the cell token itself instead of colour, shape")
+    ap.add_argument("--nowhere", type=float, default=0.0, help="share of position questions about an absent object (answer none)")
+    ap.add_argument("--copy-steps", type=int, default=0, help="first train this many steps on copying random tokens")
     a = ap.parse_args()
     if a.order == "after" and a.turns != 1:
         ap.error("--turns needs --order before")
@@ -96,19 +132,36 @@ def main():
                                      num_attention_heads=5, num_key_value_heads=a.kv_heads, max_position_embeddings=512,
                                      tie_word_embeddings=True))
     opt = torch.optim.AdamW(m.parameters(), lr=a.lr, weight_decay=0.1, betas=(0.9, 0.95))
-    which, a.which_mix = a.which_mix, 0.0   # held-out: single presence questions only
+    mixes = a.which_mix, a.cell_mix, a.attr_mix   # held-out: single presence questions only
+    a.which_mix = a.cell_mix = a.attr_mix = 0.0
     test = torch.tensor([sample(a, 1, 0.0)[0] for _ in range(500)])
-    a.which_mix = which
+    a.which_mix, a.cell_mix, a.attr_mix = mixes
     t0 = time.time()
     for s in range(a.steps):
+        if s < a.copy_steps:   # induction warm-up: random tokens, then the same tokens again (loss on the copy)
+            n = random.randint(6, 12)   # variable length: the copy needs induction, not a fixed offset
+            x = torch.randint(5, V, (a.batch, n))
+            pre = torch.randint(5, V, (a.batch, random.randint(0, 6)))
+            x = torch.cat([torch.full((a.batch, 1), BOS), pre, x, torch.full((a.batch, 1), QMARK), x], 1)
+            k = x.shape[1] - n
+            lg = m(input_ids=x[:, :-1]).logits[:, k - 1:]
+            loss = torch.nn.functional.cross_entropy(lg.reshape(-1, V), x[:, k:].reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+            opt.step()
+            if (s + 1) % 250 == 0:
+                print(s + 1, "copy loss %.3f" % loss.item(), flush=True)
+            continue
         seqs = [sample(a, a.turns, a.position_mix)[0] for _ in range(a.batch)]
         L = max(len(q) for q in seqs)
         x = torch.tensor([q + [PAD] * (L - len(q)) for q in seqs])
         lg = m(input_ids=x[:, :-1]).logits
         tgt = x[:, 1:]
         mask = (tgt == YES) | (tgt == NO) | ((tgt >= CELL) & (tgt < WHICH)) | (tgt == NONE) | (tgt == END)
+        mask &= ~((x[:, :-1] == WHAT))   # the cell id after WHAT is part of the question
         for i in range(x.shape[0]):   # list answers: shape words after a WHICH question
-            w = (x[i] == WHICH).nonzero()
+            w = ((x[i] == WHICH) | (x[i] == WHAT)).nonzero()
             if len(w):
                 j = int(w[0]) + 3
                 while x[i, j] != END:

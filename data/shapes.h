@@ -60,7 +60,7 @@ size_t sh_caption(const ShScene *sc, ShLang lang, char *buf, size_t cap);
 size_t sh_caption_corrupt(const ShScene *sc, ShLang lang, ShRng *r, char *buf, size_t cap);
 /* SH_REPEAT_MIN..SH_REPEAT_MAX random items of the world's vocabulary
  * (colours, shapes, sizes, cell names, counts, yes/no), space-separated: the
- * text of a "repeat after me" chat (the LLM's text-only warm-up). */
+ * words of a "Repeat: WORDS" -> WORDS instruction (an LLM warm-up task). */
 #define SH_REPEAT_MIN 6
 #define SH_REPEAT_MAX 12
 size_t sh_repeat_words(ShLang lang, ShRng *r, char *buf, size_t cap);

@@ -70,9 +70,11 @@ int vlm_build(Vlm *m, const VlmConfig *cfg, VStatus *st);
 /* Carves parameters and gradients on be (after setting trainability). */
 int vlm_allocate(Vlm *m, Backend *be, VStatus *st);
 void vlm_free(Vlm *m);
-/* Seeded initialisation from scratch (normal(0, 0.02) matrices, ones for
- * norm weights, zeros for biases; position / class embeddings normal(0, 0.02)),
- * reproducible for a seed; the host RNG is splitmix64 + Box-Muller. */
+/* Seeded initialisation from scratch (normal(0, std) matrices, ones for
+ * norm weights, zeros for biases; position / class embeddings normal(0, std)),
+ * reproducible for a seed; the host RNG is splitmix64 + Box-Muller. std is
+ * cfg.init_std[component], 0.02 (Hugging Face's initializer_range default)
+ * where that is 0. */
 int vlm_init_random(Vlm *m, uint64_t seed, VStatus *st);
 
 /* Upper bound of the BUF_ACTS bytes of one step with this batch shape

@@ -205,12 +205,13 @@ int vlm_init_random(Vlm *m, uint64_t seed, VStatus *st) {
                       strstr(p->name, "layer_norm") || is_suffix(p->name, "layrnorm.weight")) && p->ndim == 1 &&
                      is_suffix(p->name, ".weight");
         int bias = p->ndim == 1 && !norm_w && !is_suffix(p->name, "class_embedding");
+        double std = m->cfg.init_std[p->comp] > 0 ? m->cfg.init_std[p->comp] : 0.02;
         for (int64_t j = 0; j < p->numel; j++) {
             if (norm_w) { buf[j] = 1.0f; continue; }
             if (bias) { buf[j] = 0.0f; continue; }
             double u1 = ((splitmix(&s) >> 11) + 1.0) * (1.0 / 9007199254740993.0);
             double u2 = (splitmix(&s) >> 11) * (1.0 / 9007199254740992.0);
-            buf[j] = (float)(0.02 * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+            buf[j] = (float)(std * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
         }
         pt_upload(t, i, buf);
     }

@@ -82,6 +82,7 @@ static const CfgField vis_fields[] = {
     CFG_BOOL(TrVisionInit, keep_cls, "false", "CLIP: keep the CLS row"),
     CFG_BOOL(TrVisionInit, post_norm, "false", "apply post_layernorm to the features (not exportable in the LLaVA layout; always on with pixel_shuffle_mlp, the Idefics3 layout)"),
     CFG_DOUBLE(TrVisionInit, ln_eps, "1e-6", 0, 1, "layer-norm epsilon"),
+    CFG_DOUBLE(TrVisionInit, init_std, "0.02", 1e-6, 1, "std of the normal init of matrices and embeddings (Hugging Face initializer_range)"),
 };
 static const CfgSchema vis_schema = CFG_SCHEMA("vision", TrVisionInit, vis_fields);
 
@@ -89,6 +90,7 @@ static const CfgField adapter_fields[] = {
     CFG_ENUM(TrAdapterInit, kind, adapter_names, "mlp", "linear | mlp | pixel_shuffle_mlp"),
     CFG_BOOL(TrAdapterInit, bias, "true", "linear / mlp biases"),
     CFG_INT(TrAdapterInit, shuffle, "2", 1, 64, "pixel shuffle factor"),
+    CFG_DOUBLE(TrAdapterInit, init_std, "0.02", 1e-6, 1, "std of the normal init of matrices and embeddings (Hugging Face initializer_range)"),
 };
 static const CfgSchema adapter_schema = CFG_SCHEMA("adapter", TrAdapterInit, adapter_fields);
 
@@ -104,6 +106,7 @@ static const CfgField llm_fields[] = {
     CFG_DOUBLE(TrLlmInit, rope_theta, "10000", 1, 1e12, "RoPE base"),
     CFG_BOOL(TrLlmInit, tied, "true", "lm-head shares the embedding"),
     CFG_BOOL(TrLlmInit, qkv_bias, "false", "q/k/v biases (Qwen2)"),
+    CFG_DOUBLE(TrLlmInit, init_std, "0.02", 1e-6, 1, "std of the normal init of matrices and embeddings (Hugging Face initializer_range)"),
 };
 static const CfgSchema llm_schema = CFG_SCHEMA("llm", TrLlmInit, llm_fields);
 

@@ -89,18 +89,19 @@ typedef struct TrStageCfg {
 typedef struct TrVisionInit {
     int kind;              /* VisionKind: clip|siglip */
     int hidden, intermediate, layers, heads, image_size, patch_size, feature_layer, keep_cls, post_norm;
-    double ln_eps;
+    double ln_eps, init_std;
 } TrVisionInit;
 
 typedef struct TrAdapterInit {
     int kind;              /* AdapterKind: linear|mlp|pixel_shuffle_mlp */
     int bias, shuffle;
+    double init_std;
 } TrAdapterInit;
 
 typedef struct TrLlmInit {
     int vocab;             /* 0: the tokenizer's size */
     int hidden, intermediate, layers, heads, kv_heads, head_dim;
-    double rms_eps, rope_theta;
+    double rms_eps, rope_theta, init_std;
     int tied, qkv_bias;
 } TrLlmInit;
 

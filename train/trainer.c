@@ -197,6 +197,9 @@ static int build_model(Trainer *t, int vocab, VStatus *st) {
         L->arch_qwen2 = l->qkv_bias;
         L->max_pos = 4096;
         c.image_token_id = -1;
+        c.init_std[COMP_ENCODER] = (float)in->vision.init_std;
+        c.init_std[COMP_ADAPTER] = (float)in->adapter.init_std;
+        c.init_std[COMP_LLM] = (float)l->init_std;
         if (mcfg_validate(&c, st)) return vs_prefix(st, "key 'model.init'");
         if ((rc = vlm_build(&t->vlm, &c, st))) return vs_prefix(st, "key 'model.init'");
         t->have_vlm = 1;

@@ -1,7 +1,8 @@
 /* tests/model/test_init.c — models built from scratch (no checkpoint):
  *  - seeded initialisation is reproducible (same seed: bit-identical; another
  *    seed: different), matrices ~ N(0, 0.02) (sample std within 10%), norm
- *    weights 1, biases 0;
+ *    weights 1, biases 0; a per-component init_std moves that component's
+ *    matrices only;
  *  - at init the loss is close to ln(V) (logits ~0: |loss - ln V| < 0.05);
  *  - the linear adapter (no golden: transformers has no such LLaVA projector)
  *    and a CLIP tower keeping its CLS row: central finite differences in
@@ -84,6 +85,26 @@ static void test_seeded(void) {
             for (int64_t j = 0; j < p->numel; j++) CHECK(w[j] == 0.0f, "%s not zeros", p->name);
         }
     }
+    /* per-component std (VlmConfig.init_std): every matrix of the component at
+       its own std, the others at the 0.02 default */
+    vlm_free(&b);
+    VlmConfig c2 = c;
+    c2.init_std[COMP_LLM] = 0.08f;
+    c2.init_std[COMP_ADAPTER] = 0.05f;
+    CHECK(vlm_build(&b, &c2, &st) == 0 && vlm_allocate(&b, be, &st) == 0, "%s", st.msg);
+    vlm_init_random(&b, 42, &st);
+    be_download(be, b.pt.all_w, hb);
+    int checked[COMP__COUNT] = {0};
+    for (int i = 0; i < b.pt.n; i++) {
+        const Param *p = &b.pt.p[i];
+        if (p->ndim < 2 || p->numel < 256) continue;
+        double want = p->comp == COMP_LLM ? 0.08 : p->comp == COMP_ADAPTER ? 0.05 : 0.02, s2 = 0;
+        for (int64_t j = 0; j < p->numel; j++) s2 += (double)hb[p->offset + j] * hb[p->offset + j];
+        double sd = sqrt(s2 / (double)p->numel);
+        CHECK(fabs(sd - want) < 0.1 * want, "%s: std %.4f, want %.2f", p->name, sd, want);
+        checked[p->comp]++;
+    }
+    CHECK(checked[COMP_ENCODER] && checked[COMP_ADAPTER] && checked[COMP_LLM], "a component without a matrix checked");
     free(ha);
     free(hb);
     vlm_free(&a);

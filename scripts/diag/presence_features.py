@@ -1,0 +1,222 @@
+"""Which part of the demo's image tokens keeps presence at chance? A fresh
+LLM (transformers' Llama in the demo's shape: 4 layers x 160, 5 heads, 1 KV
+head, tied embeddings, initializer_range --init) is trained on presence
+questions only ("Is there a red circle in the picture?" / "Есть ли на
+картинке красный круг?", the world's templates, rendered as the trainer
+renders an instruct record: chatml, the 9 image tokens after
+"<|im_start|>user\\n", loss on the answer and <|im_end|>), 24 a step, AdamW
+(no weight decay), clip 1.0, lr --lr constant. Held-out accuracy every 250
+steps (yes vs no logit at the answer position). The 9 image tokens are:
+
+  --image symbolic   a learned colour embedding + a learned shape embedding
+                     per object cell, a learned "empty" embedding elsewhere,
+                     plus (--cell-vector N) a fixed random vector of norm N
+                     per cell position; fresh scenes every step, 400
+                     held-out ones.
+  --image features   a trained checkpoint's frozen vision encoder output,
+                     pixel-shuffled (1152 per cell, the connector's input),
+                     through a fresh linear connector (std 0.02), for the
+                     scenes of DATA/pairs-*.tar (objects read back from the
+                     captions); optionally minus the mean per cell position
+                     (--center cell) or over all cells (--center all).
+                     Held out: the presence questions of DATA/heldout-*.tar.
+
+  .venv/bin/python scripts/diag/presence_features.py --image symbolic [--cell-vector 3]
+  .venv/bin/python scripts/diag/presence_features.py --image features --ckpt runs/shapes/ckpt-00005800
+
+Measured 2026-11-28 (1 thread, seed 0, --init 0.08; train/README.md,
+"Presence: the initial scale and the image tokens"): symbolic 0.57 / 0.62 /
+0.69 / 0.69 after 250 / 500 / 750 / 1000 steps; --cell-vector 3: 0.50 /
+0.50 / 0.56 / 0.59; features (the checkpoint of a 2-thread default run with
+model.init.llm.init_std=0.08): 0.50 / 0.57 / 0.48 / 0.52 / 0.59 / 0.47
+after 250 ... 1500. A draft of this script (its own random streams, 8000
+presence questions of a local build instead of the pairs scenes) gave
+--center cell 0.58 / 0.57 / 0.62 / 0.61 after 750 ... 1500 (loss below
+chance from ~1250) and chance with --center all.
+"""
+import argparse, glob, io, json, random, sys, tarfile, time
+
+import torch
+from tokenizers import Tokenizer
+from transformers import LlamaConfig, LlamaForCausalLM
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from shapes_eval_hf import load, pixels  # noqa: E402
+
+COL = [["red", "green", "blue", "yellow", "purple", "orange", "white", "black"],
+       ["красный", "зелёный", "синий", "жёлтый", "фиолетовый", "оранжевый", "белый", "чёрный"]]
+SHP = [["circle", "square", "triangle", "diamond", "cross"], ["круг", "квадрат", "треугольник", "ромб", "крест"]]
+NC, NS, CELLS = 8, 5, 9
+
+
+def question(objs, lang):
+    """A presence question about a scene's (colour, shape) set, as data/shapes_text.c asks it."""
+    yes = random.randrange(2)
+    if yes:
+        c, s = random.choice(sorted(objs))
+    else:
+        while True:
+            c, s = random.randrange(NC), random.randrange(NS)
+            if (c, s) not in objs:
+                break
+    if lang == 0:
+        q = "Is there %s %s %s in the picture?" % ("an" if COL[0][c][0] in "aeiou" else "a", COL[0][c], SHP[0][s])
+        return q, "yes" if yes else "no"
+    return "Есть ли на картинке %s %s?" % (COL[1][c], SHP[1][s]), "да" if yes else "нет"
+
+
+def caption_objects(cap):
+    """(colour, shape) of every object a shapes caption names, and its language."""
+    lang = 0 if cap.startswith(("a ", "A ")) else 1
+    objs = set()
+    for part in cap.rstrip(".").replace(" and ", ", ").replace(" и ", ", ").split(", "):
+        words = part.split()
+        c = [i for i, w in enumerate(COL[lang]) if w in words]
+        s = [i for i, w in enumerate(SHP[lang]) if w in words]
+        if len(c) != 1 or len(s) != 1:
+            sys.exit("cannot read the objects of caption %r" % cap)
+        objs.add((c[0], s[0]))
+    return objs, lang
+
+
+def encoder_features(ck, data):
+    m, cfg, S, _ = load(ck)
+
+    def feat(png):
+        with torch.no_grad():
+            h = m.model.vision_model(pixel_values=pixels(png, S, True)[0]).last_hidden_state
+            return m.model.connector.pixel_shuffle(h, cfg.scale_factor)[0]
+
+    train, test = [], []
+    for f in sorted(glob.glob(data + "/pairs-*.tar")):
+        tf = tarfile.open(f)
+        mem = {x.name: x for x in tf.getmembers()}
+        for name in sorted(mem):
+            if name.endswith(".txt"):
+                objs, lang = caption_objects(tf.extractfile(mem[name]).read().decode())
+                train.append((objs, lang, feat(tf.extractfile(mem[name[:-4] + ".png"]).read())))
+    for f in sorted(glob.glob(data + "/heldout-*.tar")):
+        tf = tarfile.open(f)
+        mem = {x.name: x for x in tf.getmembers()}
+        for name in sorted(mem):
+            if not name.endswith(".json"):
+                continue
+            q = json.load(tf.extractfile(mem[name]))
+            if q.get("type") == "presence" and not q.get("text_only"):
+                test.append((q["question"], q["answer"], feat(tf.extractfile(mem[name[:-5] + ".png"]).read())))
+    if not train or not test:
+        sys.exit("no pairs-*.tar scenes (%d) or held-out presence questions (%d) in %s" % (len(train), len(test), data))
+    return train, test
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--image", choices=["symbolic", "features"], required=True)
+    ap.add_argument("--ckpt", default="runs/shapes/ckpt-00005800", help="features: the checkpoint whose encoder is used")
+    ap.add_argument("--data", default="runs/shapes-data", help="features: the shapes folder (pairs-*.tar, heldout-*.tar)")
+    ap.add_argument("--center", choices=["none", "cell", "all"], default="none")
+    ap.add_argument("--cell-vector", type=float, default=0.0, help="symbolic: norm of a fixed random vector per cell")
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--init", type=float, default=0.08)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    torch.manual_seed(a.seed)
+    random.seed(a.seed)
+    torch.set_num_threads(1)
+    tk = Tokenizer.from_file("configs/shapes_tokenizer.json")
+    enc = lambda s: tk.encode(s, add_special_tokens=False).ids
+    V = tk.get_vocab_size()
+    H = 160
+    llm = LlamaForCausalLM(LlamaConfig(vocab_size=V, hidden_size=H, intermediate_size=432, num_hidden_layers=4,
+                                       num_attention_heads=5, num_key_value_heads=1, max_position_embeddings=512,
+                                       tie_word_embeddings=True, initializer_range=a.init))
+    if a.image == "symbolic":
+        table = torch.nn.Embedding(NC + NS + 1, H)   # colours, shapes, empty
+        torch.nn.init.normal_(table.weight, std=a.init)
+        cellv = torch.randn(CELLS, H) / H ** 0.5 * a.cell_vector
+        extra = list(table.parameters())
+
+        def scene():
+            n = random.randint(1, 4)
+            cells = random.sample(range(CELLS), n)
+            objs = set()
+            while len(objs) < n:
+                objs.add((random.randrange(NC), random.randrange(NS)))
+            grid = [None] * CELLS
+            for cell, o in zip(cells, sorted(objs)):
+                grid[cell] = o
+            return objs, random.randrange(2), grid
+
+        def image(grid):
+            e = table.weight
+            return torch.stack([(e[NC + NS] if g is None else e[g[0]] + e[NC + g[1]]) + cellv[k] for k, g in enumerate(grid)])
+
+        def draw_train():
+            objs, lang, grid = scene()
+            return question(objs, lang) + (grid,)
+
+        test = []
+        for _ in range(400):
+            objs, lang, grid = scene()
+            test.append(question(objs, lang) + (grid,))
+    else:
+        train, test = encoder_features(a.ckpt, a.data)
+        if a.center != "none":
+            mu = torch.stack([f for _, _, f in train]).mean(0)
+            if a.center == "all":
+                mu = mu.mean(0, keepdim=True)
+            train = [(o, l, f - mu) for o, l, f in train]
+            test = [(q, ans, f - mu) for q, ans, f in test]
+        conn = torch.nn.Linear(train[0][2].shape[-1], H, bias=False)
+        torch.nn.init.normal_(conn.weight, std=0.02)
+        extra = list(conn.parameters())
+        image = conn
+
+        def draw_train():
+            objs, lang, f = random.choice(train)
+            return question(objs, lang) + (f,)
+
+        print(len(train), "scenes,", len(test), "held-out questions", flush=True)
+    params = list(llm.parameters()) + extra
+    opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.0)
+    pre = enc("<|im_start|>user\n")
+
+    def batch(items):
+        E = llm.get_input_embeddings().weight
+        xs, ys, ends = [], [], []
+        for q, ans, img in items:
+            post, an = enc("\n" + q + "<|im_end|>\n<|im_start|>assistant\n"), enc(ans + "<|im_end|>")
+            xs.append(torch.cat([E[pre], image(img), E[post + an]]))
+            end = len(pre) + CELLS + len(post) - 1   # predicts the answer's first token
+            ys.append([-100] * end + an + [-100])
+            ends.append(end)
+        L = max(len(x) for x in xs)
+        x = torch.stack([torch.cat([s, torch.zeros(L - len(s), H)]) for s in xs])
+        return x, torch.tensor([y + [-100] * (L - len(y)) for y in ys]), ends
+
+    t0 = time.time()
+    for step in range(a.steps):
+        x, y, _ = batch([draw_train() for _ in range(24)])
+        loss = torch.nn.functional.cross_entropy(llm(inputs_embeds=x).logits.reshape(-1, V), y.reshape(-1),
+                                                 ignore_index=-100)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if (step + 1) % 250 == 0:
+            ok = 0
+            with torch.no_grad():
+                for i in range(0, len(test), 50):
+                    chunk = test[i:i + 50]
+                    x, _, ends = batch(chunk)
+                    lg = llm(inputs_embeds=x).logits
+                    for j, (q, ans, _) in enumerate(chunk):
+                        y_, n_ = ("yes", "no") if q.startswith("Is") else ("да", "нет")
+                        ok += int((lg[j, ends[j], enc(y_)[0]] > lg[j, ends[j], enc(n_)[0]]).item() == (ans == y_))
+            print(step + 1, "loss %.3f" % loss.item(), "held-out accuracy %.3f" % (ok / len(test)),
+                  "%.0f s" % (time.time() - t0), flush=True)
+
+
+if __name__ == "__main__":
+    main()

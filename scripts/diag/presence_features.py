@@ -29,7 +29,9 @@ Measured 2026-11-28 (1 thread, seed 0, --init 0.08; train/README.md,
 0.69 / 0.69 after 250 / 500 / 750 / 1000 steps; --cell-vector 3: 0.50 /
 0.50 / 0.56 / 0.59; features (the checkpoint of a 2-thread default run with
 model.init.llm.init_std=0.08): 0.50 / 0.57 / 0.48 / 0.52 / 0.59 / 0.47
-after 250 ... 1500. A draft of this script (its own random streams, 8000
+after 250 ... 1500; --center cell 0.53 / 0.57 / 0.50 / 0.46 / 0.56 / 0.51;
+the checkpoint of a run without position embeddings: 0.56 / 0.57 / 0.43 /
+0.46 / 0.55 / 0.48. A draft of this script (its own random streams, 8000
 presence questions of a local build instead of the pairs scenes) gave
 --center cell 0.58 / 0.57 / 0.62 / 0.61 after 750 ... 1500 (loss below
 chance from ~1250) and chance with --center all.

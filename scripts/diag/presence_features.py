@@ -6,7 +6,9 @@ questions only ("Is there a red circle in the picture?" / "Есть ли на
 renders an instruct record: chatml, the 9 image tokens after
 "<|im_start|>user\\n", loss on the answer and <|im_end|>), 24 a step, AdamW
 (no weight decay), clip 1.0, lr --lr constant. Held-out accuracy every 250
-steps (yes vs no logit at the answer position). The 9 image tokens are:
+steps (yes vs no logit at the answer position; --task count asks "How many
+objects are in the picture?" instead, a control the demo learns from the
+same tokens). The 9 image tokens are:
 
   --image symbolic   a learned colour embedding + a learned shape embedding
                      per object cell, a learned "empty" embedding elsewhere,
@@ -23,6 +25,7 @@ steps (yes vs no logit at the answer position). The 9 image tokens are:
 
   .venv/bin/python scripts/diag/presence_features.py --image symbolic [--cell-vector 3]
   .venv/bin/python scripts/diag/presence_features.py --image features --ckpt runs/shapes/ckpt-00005800
+      [--center none|cell|all] [--task presence|count] [--steps 1500] [--init 0.08]
 
 Measured 2026-11-28 (1 thread, seed 0, --init 0.08; train/README.md,
 "Presence: the initial scale and the image tokens"): symbolic 0.57 / 0.62 /
@@ -31,7 +34,8 @@ Measured 2026-11-28 (1 thread, seed 0, --init 0.08; train/README.md,
 model.init.llm.init_std=0.08): 0.50 / 0.57 / 0.48 / 0.52 / 0.59 / 0.47
 after 250 ... 1500; --center cell 0.53 / 0.57 / 0.50 / 0.46 / 0.56 / 0.51;
 the checkpoint of a run without position embeddings: 0.56 / 0.57 / 0.43 /
-0.46 / 0.55 / 0.48. A draft of this script (its own random streams, 8000
+0.46 / 0.55 / 0.48; --task count on the same features (the control):
+0.95 / 1.00 / 1.00 / 0.99 after 250 ... 1000. A draft of this script (its own random streams, 8000
 presence questions of a local build instead of the pairs scenes) gave
 --center cell 0.58 / 0.57 / 0.62 / 0.61 after 750 ... 1500 (loss below
 chance from ~1250) and chance with --center all.
@@ -49,10 +53,14 @@ COL = [["red", "green", "blue", "yellow", "purple", "orange", "white", "black"],
        ["красный", "зелёный", "синий", "жёлтый", "фиолетовый", "оранжевый", "белый", "чёрный"]]
 SHP = [["circle", "square", "triangle", "diamond", "cross"], ["круг", "квадрат", "треугольник", "ромб", "крест"]]
 NC, NS, CELLS = 8, 5, 9
+TASK = "presence"
 
 
-def question(objs, lang):
-    """A presence question about a scene's (colour, shape) set, as data/shapes_text.c asks it."""
+def question(objs, lang, task="presence"):
+    """A presence (or count) question about a scene's (colour, shape) set, as data/shapes_text.c asks it."""
+    if task == "count":
+        q = "How many objects are in the picture?" if lang == 0 else "Сколько объектов на картинке?"
+        return q, str(len(objs))
     yes = random.randrange(2)
     if yes:
         c, s = random.choice(sorted(objs))
@@ -104,7 +112,7 @@ def encoder_features(ck, data):
             if not name.endswith(".json"):
                 continue
             q = json.load(tf.extractfile(mem[name]))
-            if q.get("type") == "presence" and not q.get("text_only"):
+            if q.get("type") == TASK and not q.get("text_only"):
                 test.append((q["question"], q["answer"], feat(tf.extractfile(mem[name[:-5] + ".png"]).read())))
     if not train or not test:
         sys.exit("no pairs-*.tar scenes (%d) or held-out presence questions (%d) in %s" % (len(train), len(test), data))
@@ -122,7 +130,11 @@ def main():
     ap.add_argument("--init", type=float, default=0.08)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--task", choices=["presence", "count"], default="presence",
+                    help="count: the control (learned from the same tokens by the demo)")
     a = ap.parse_args()
+    global TASK
+    TASK = a.task
     torch.manual_seed(a.seed)
     random.seed(a.seed)
     torch.set_num_threads(1)
@@ -156,12 +168,12 @@ def main():
 
         def draw_train():
             objs, lang, grid = scene()
-            return question(objs, lang) + (grid,)
+            return question(objs, lang, a.task) + (grid,)
 
         test = []
         for _ in range(400):
             objs, lang, grid = scene()
-            test.append(question(objs, lang) + (grid,))
+            test.append(question(objs, lang, a.task) + (grid,))
     else:
         train, test = encoder_features(a.ckpt, a.data)
         if a.center != "none":
@@ -177,7 +189,7 @@ def main():
 
         def draw_train():
             objs, lang, f = random.choice(train)
-            return question(objs, lang) + (f,)
+            return question(objs, lang, a.task) + (f,)
 
         print(len(train), "scenes,", len(test), "held-out questions", flush=True)
     params = list(llm.parameters()) + extra
@@ -214,8 +226,10 @@ def main():
                     x, _, ends = batch(chunk)
                     lg = llm(inputs_embeds=x).logits
                     for j, (q, ans, _) in enumerate(chunk):
-                        y_, n_ = ("yes", "no") if q.startswith("Is") else ("да", "нет")
-                        ok += int((lg[j, ends[j], enc(y_)[0]] > lg[j, ends[j], enc(n_)[0]]).item() == (ans == y_))
+                        opts = ["1", "2", "3", "4"] if a.task == "count" else \
+                            ["yes", "no"] if q.startswith("Is") else ["да", "нет"]
+                        best = max(opts, key=lambda o: lg[j, ends[j], enc(o)[0]].item())
+                        ok += int(best == ans)
             print(step + 1, "loss %.3f" % loss.item(), "held-out accuracy %.3f" % (ok / len(test)),
                   "%.0f s" % (time.time() - t0), flush=True)
 

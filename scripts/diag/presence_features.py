@@ -40,14 +40,14 @@ presence questions of a local build instead of the pairs scenes) gave
 --center cell 0.58 / 0.57 / 0.62 / 0.61 after 750 ... 1500 (loss below
 chance from ~1250) and chance with --center all.
 """
-import argparse, glob, io, json, random, sys, tarfile, time
+import argparse, json, random, sys, time
 
 import torch
 from tokenizers import Tokenizer
 from transformers import LlamaConfig, LlamaForCausalLM
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from shapes_eval_hf import load, pixels  # noqa: E402
+from shapes_eval_hf import load, pixels, tar_records  # noqa: E402
 
 COL = [["red", "green", "blue", "yellow", "purple", "orange", "white", "black"],
        ["красный", "зелёный", "синий", "жёлтый", "фиолетовый", "оранжевый", "белый", "чёрный"]]
@@ -98,22 +98,13 @@ def encoder_features(ck, data):
             return m.model.connector.pixel_shuffle(h, cfg.scale_factor)[0]
 
     train, test = [], []
-    for f in sorted(glob.glob(data + "/pairs-*.tar")):
-        tf = tarfile.open(f)
-        mem = {x.name: x for x in tf.getmembers()}
-        for name in sorted(mem):
-            if name.endswith(".txt"):
-                objs, lang = caption_objects(tf.extractfile(mem[name]).read().decode())
-                train.append((objs, lang, feat(tf.extractfile(mem[name[:-4] + ".png"]).read())))
-    for f in sorted(glob.glob(data + "/heldout-*.tar")):
-        tf = tarfile.open(f)
-        mem = {x.name: x for x in tf.getmembers()}
-        for name in sorted(mem):
-            if not name.endswith(".json"):
-                continue
-            q = json.load(tf.extractfile(mem[name]))
-            if q.get("type") == TASK and not q.get("text_only"):
-                test.append((q["question"], q["answer"], feat(tf.extractfile(mem[name[:-5] + ".png"]).read())))
+    for txt, png in tar_records(data + "/pairs-*.tar", "txt"):
+        objs, lang = caption_objects(txt.decode())
+        train.append((objs, lang, feat(png)))
+    for js, png in tar_records(data + "/heldout-*.tar", "json"):
+        q = json.loads(js)
+        if q.get("type") == TASK and not q.get("text_only"):
+            test.append((q["question"], q["answer"], feat(png)))
     if not train or not test:
         sys.exit("no pairs-*.tar scenes (%d) or held-out presence questions (%d) in %s" % (len(train), len(test), data))
     return train, test

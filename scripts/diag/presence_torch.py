@@ -15,27 +15,21 @@ the default run's checkpoint with 16000 presence questions: held-out accuracy
 0.54 at step 0, then 0.43-0.58 through 2000 steps at lr 2e-4, 1e-3 and 3e-3,
 loss flat at ln(2)/2 -- the same plateau vlmc shows.
 """
-import glob, io, json, math, random, sys, tarfile, time
+import json, math, random, sys, time
 
 import torch
 from tokenizers import Tokenizer
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from shapes_eval_hf import load, pixels  # noqa: E402
+from shapes_eval_hf import load, pixels, tar_records  # noqa: E402
 
 
 def presence(pattern, S):
     out = []
-    for f in sorted(glob.glob(pattern)):
-        tf = tarfile.open(f)
-        mem = {x.name: x for x in tf.getmembers()}
-        for name in sorted(mem):
-            if not name.endswith(".json"):
-                continue
-            q = json.load(tf.extractfile(mem[name]))
-            if q.get("text_only") or not q["question"].startswith(("Is there", "Есть ли")):
-                continue
-            out.append((q, pixels(tf.extractfile(mem[name[:-5] + ".png"]).read(), S, True)[0]))
+    for js, png in tar_records(pattern, "json"):
+        q = json.loads(js)
+        if not q.get("text_only") and q["question"].startswith(("Is there", "Есть ли")):
+            out.append((q, pixels(png, S, True)[0]))
     return out
 
 

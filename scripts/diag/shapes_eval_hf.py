@@ -8,7 +8,7 @@ language. The figures must equal the mc column `vlmc train` printed.
   .venv/bin/python scripts/diag/shapes_eval_hf.py runs/shapes/ckpt-00005800 \\
       runs/shapes-data/heldout-00000.tar
 """
-import collections, io, json, sys, tarfile
+import collections, glob, io, json, sys, tarfile
 
 import numpy as np
 import torch
@@ -33,6 +33,18 @@ def pixels(png, S, idefics):
     return x[None] if idefics else x   # Idefics3 takes (batch, images, 3, S, S)
 
 
+def tar_records(pattern, ext):
+    """(payload, png) bytes of every record with a .EXT member in the tars matching pattern, in name order
+    (png None for a record without an image, e.g. a text-only question)."""
+    for f in sorted(glob.glob(pattern)):
+        tf = tarfile.open(f)
+        mem = {x.name: x for x in tf.getmembers()}
+        for name in sorted(mem):
+            if name.endswith("." + ext):
+                img = mem.get(name[:-len(ext)] + "png")
+                yield tf.extractfile(mem[name]).read(), tf.extractfile(img).read() if img else None
+
+
 def main():
     ck, tar = sys.argv[1], sys.argv[2]
     tokfile = sys.argv[3] if len(sys.argv) > 3 else "configs/shapes_tokenizer.json"
@@ -41,16 +53,12 @@ def main():
     image_id = cfg.image_token_id if idefics else cfg.image_token_index
     tk = Tokenizer.from_file(tokfile)
     enc = lambda s: tk.encode(s, add_special_tokens=False).ids
-    tf = tarfile.open(tar)
-    mem = {x.name: x for x in tf.getmembers()}
     stats = collections.defaultdict(lambda: [0, 0])
-    for name in sorted(mem):
-        if not name.endswith(".json"):
-            continue
-        q = json.load(tf.extractfile(mem[name]))
+    for js, png in tar_records(tar, "json"):
+        q = json.loads(js)
         if q.get("text_only"):
             continue
-        x = pixels(tf.extractfile(mem[name[:-5] + ".png"]).read(), S, idefics)
+        x = pixels(png, S, idefics)
         pre = enc("<|im_start|>user\n") + [image_id] * n_tok + enc("\n" + q["question"] + "<|im_end|>\n<|im_start|>assistant\n")
         lps = []
         for c in q["choices"]:

@@ -47,7 +47,7 @@ from tokenizers import Tokenizer
 from transformers import LlamaConfig, LlamaForCausalLM
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from shapes_eval_hf import load, pixels, tar_records  # noqa: E402
+from shapes_eval_hf import lm_step, load, pixels, tar_records  # noqa: E402
 
 COL = [["red", "green", "blue", "yellow", "purple", "orange", "white", "black"],
        ["красный", "зелёный", "синий", "жёлтый", "фиолетовый", "оранжевый", "белый", "чёрный"]]
@@ -203,12 +203,7 @@ def main():
     t0 = time.time()
     for step in range(a.steps):
         x, y, _ = batch([draw_train() for _ in range(24)])
-        loss = torch.nn.functional.cross_entropy(llm(inputs_embeds=x).logits.reshape(-1, V), y.reshape(-1),
-                                                 ignore_index=-100)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        loss = lm_step(opt, params, llm(inputs_embeds=x).logits, y)
         if (step + 1) % 250 == 0:
             ok = 0
             with torch.no_grad():

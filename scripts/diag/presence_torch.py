@@ -21,7 +21,7 @@ import torch
 from tokenizers import Tokenizer
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from shapes_eval_hf import load, pixels, tar_records  # noqa: E402
+from shapes_eval_hf import lm_step, load, pixels, tar_records  # noqa: E402
 
 
 def presence(pattern, S):
@@ -86,12 +86,7 @@ def main():
         lab = torch.tensor([b + [-100] * (L - len(b)) for _, b in seqs])
         att = torch.tensor([[1] * len(a) + [0] * (L - len(a)) for a, _ in seqs])
         logits = m(input_ids=ids, attention_mask=att, pixel_values=torch.stack([x for _, x in batch])).logits
-        loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), lab[:, 1:].reshape(-1),
-                                                 ignore_index=-100)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        loss = lm_step(opt, params, logits[:, :-1], lab[:, 1:])
         if (s + 1) % 100 == 0:
             print("step", s + 1, "loss %.4f" % loss.item(), "%.0f s" % (time.time() - t0), flush=True)
         if (s + 1) % 500 == 0:

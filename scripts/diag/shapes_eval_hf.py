@@ -45,6 +45,17 @@ def tar_records(pattern, ext):
                 yield tf.extractfile(mem[name]).read(), tf.extractfile(img).read() if img else None
 
 
+def lm_step(opt, params, logits, labels, clip=1.0):
+    """One optimizer step on the mean cross-entropy of logits (..., V) against labels (...; -100 ignored),
+    global-norm clipped; returns the loss."""
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, clip)
+    opt.step()
+    return loss
+
+
 def main():
     ck, tar = sys.argv[1], sys.argv[2]
     tokfile = sys.argv[3] if len(sys.argv) > 3 else "configs/shapes_tokenizer.json"

@@ -15,6 +15,11 @@ same tokens). The 9 image tokens are:
                      plus (--cell-vector N) a fixed random vector of norm N
                      per cell position; fresh scenes every step, 400
                      held-out ones.
+  --image fitted     the same features through a fixed least-squares
+                     read-out onto clean labels (colour one-hot, shape
+                     one-hot, empty; fitted on the pairs scenes, whose cells
+                     the captions name) and a learned table from there, as
+                     in symbolic: is a clean token one linear map away?
   --image features   a trained checkpoint's frozen vision encoder output,
                      pixel-shuffled (1152 per cell, the connector's input),
                      through a fresh linear connector (std 0.02), for the
@@ -24,7 +29,7 @@ same tokens). The 9 image tokens are:
                      Held out: the presence questions of DATA/heldout-*.tar.
 
   .venv/bin/python scripts/diag/presence_features.py --image symbolic [--cell-vector 3]
-  .venv/bin/python scripts/diag/presence_features.py --image features --ckpt runs/shapes/ckpt-00005800
+  .venv/bin/python scripts/diag/presence_features.py --image features|fitted --ckpt runs/shapes/ckpt-00005800
       [--center none|cell|all] [--task presence|count] [--steps 1500] [--init 0.08]
 
 Measured 2026-11-28 (1 thread, seed 0, --init 0.08; train/README.md,
@@ -35,7 +40,9 @@ model.init.llm.init_std=0.08): 0.50 / 0.57 / 0.48 / 0.52 / 0.59 / 0.47
 after 250 ... 1500; --center cell 0.53 / 0.57 / 0.50 / 0.46 / 0.56 / 0.51;
 the checkpoint of a run without position embeddings: 0.56 / 0.57 / 0.43 /
 0.46 / 0.55 / 0.48; --task count on the same features (the control):
-0.95 / 1.00 / 1.00 / 0.99 after 250 ... 1000. A draft of this script (its own random streams, 8000
+0.95 / 1.00 / 1.00 / 0.99 after 250 ... 1000; fitted (same checkpoint):
+R2 0.994, colour and shape 1.000, presence 0.62 / 0.61 / 0.61 / 0.80 after
+250 ... 1000. A draft of this script (its own random streams, 8000
 presence questions of a local build instead of the pairs scenes) gave
 --center cell 0.58 / 0.57 / 0.62 / 0.61 after 750 ... 1500 (loss below
 chance from ~1250) and chance with --center all.
@@ -75,18 +82,24 @@ def question(objs, lang, task="presence"):
     return "Есть ли на картинке %s %s?" % (COL[1][c], SHP[1][s]), "да" if yes else "нет"
 
 
+CELL = [["at the top left", "at the top", "at the top right", "on the left", "in the center", "on the right",
+         "at the bottom left", "at the bottom", "at the bottom right"],
+        ["вверху слева", "вверху", "вверху справа", "слева", "в центре", "справа", "внизу слева", "внизу",
+         "внизу справа"]]
+
+
 def caption_objects(cap):
-    """(colour, shape) of every object a shapes caption names, and its language."""
-    lang = 0 if cap.startswith(("a ", "A ")) else 1
-    objs = set()
+    """The (colour, shape) set a shapes caption names, its language and its grid (cell -> (colour, shape) or
+    None); a caption object reads "[a ]SIZE COLOUR SHAPE CELL-PHRASE" (data/shapes_text.c)."""
+    lang = 0 if cap.startswith("a ") else 1
+    grid = [None] * CELLS
     for part in cap.rstrip(".").replace(" and ", ", ").replace(" и ", ", ").split(", "):
-        words = part.split()
-        c = [i for i, w in enumerate(COL[lang]) if w in words]
-        s = [i for i, w in enumerate(SHP[lang]) if w in words]
-        if len(c) != 1 or len(s) != 1:
+        w = part.split()[1 - lang:]   # drop the English article
+        try:
+            grid[CELL[lang].index(" ".join(w[3:]))] = (COL[lang].index(w[1]), SHP[lang].index(w[2]))
+        except (ValueError, IndexError):
             sys.exit("cannot read the objects of caption %r" % cap)
-        objs.add((c[0], s[0]))
-    return objs, lang
+    return {g for g in grid if g}, lang, grid
 
 
 def encoder_features(ck, data):
@@ -99,8 +112,7 @@ def encoder_features(ck, data):
 
     train, test = [], []
     for txt, png in tar_records(data + "/pairs-*.tar", "txt"):
-        objs, lang = caption_objects(txt.decode())
-        train.append((objs, lang, feat(png)))
+        train.append(caption_objects(txt.decode()) + (feat(png),))
     for js, png in tar_records(data + "/heldout-*.tar", "json"):
         q = json.loads(js)
         if q.get("type") == TASK and not q.get("text_only"):
@@ -110,9 +122,32 @@ def encoder_features(ck, data):
     return train, test
 
 
+def fitted_connector(train, H, std):
+    """The clean read-out of the features: ridge least squares from a cell's features (+1) to its labels
+    (colour one-hot, shape one-hot, empty), fixed, then a learned (labels -> H) table like --image symbolic's."""
+    X = torch.cat([torch.cat([f, torch.ones(CELLS, 1)], 1) for *_, f in train]).double()
+    Y = torch.zeros(X.shape[0], NC + NS + 1, dtype=torch.double)
+    for i, (_, _, grid, _) in enumerate(train):
+        for k, g in enumerate(grid):
+            if g is None:
+                Y[CELLS * i + k, NC + NS] = 1
+            else:
+                Y[CELLS * i + k, g[0]] = Y[CELLS * i + k, NC + g[1]] = 1
+    W = torch.linalg.solve(X.T @ X + 1e-3 * torch.eye(X.shape[1], dtype=torch.double), X.T @ Y)
+    P = X @ W
+    obj = Y[:, NC + NS] == 0
+    print("least squares read-out of the features: R2 %.3f, colour %.3f, shape %.3f (argmax on object cells)" % (
+        1 - (P - Y).pow(2).sum() / (Y - Y.mean(0)).pow(2).sum(),
+        (P[obj, :NC].argmax(1) == Y[obj, :NC].argmax(1)).double().mean(),
+        (P[obj, NC:NC + NS].argmax(1) == Y[obj, NC:NC + NS].argmax(1)).double().mean()), flush=True)
+    W = W.float()
+    table = torch.nn.Parameter(torch.randn(NC + NS + 1, H) * std)
+    return (lambda f: torch.cat([f, torch.ones(f.shape[0], 1)], 1) @ W @ table), [table]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--image", choices=["symbolic", "features"], required=True)
+    ap.add_argument("--image", choices=["symbolic", "features", "fitted"], required=True)
     ap.add_argument("--ckpt", default="runs/shapes/ckpt-00005800", help="features: the checkpoint whose encoder is used")
     ap.add_argument("--data", default="runs/shapes-data", help="features: the shapes folder (pairs-*.tar, heldout-*.tar)")
     ap.add_argument("--center", choices=["none", "cell", "all"], default="none")
@@ -168,18 +203,21 @@ def main():
     else:
         train, test = encoder_features(a.ckpt, a.data)
         if a.center != "none":
-            mu = torch.stack([f for _, _, f in train]).mean(0)
+            mu = torch.stack([f for *_, f in train]).mean(0)
             if a.center == "all":
                 mu = mu.mean(0, keepdim=True)
-            train = [(o, l, f - mu) for o, l, f in train]
+            train = [(o, l, g, f - mu) for o, l, g, f in train]
             test = [(q, ans, f - mu) for q, ans, f in test]
-        conn = torch.nn.Linear(train[0][2].shape[-1], H, bias=False)
-        torch.nn.init.normal_(conn.weight, std=0.02)
-        extra = list(conn.parameters())
-        image = conn
+        if a.image == "fitted":
+            image, extra = fitted_connector(train, H, a.init)
+        else:
+            conn = torch.nn.Linear(train[0][-1].shape[-1], H, bias=False)
+            torch.nn.init.normal_(conn.weight, std=0.02)
+            extra = list(conn.parameters())
+            image = conn
 
         def draw_train():
-            objs, lang, f = random.choice(train)
+            objs, lang, _, f = random.choice(train)
             return question(objs, lang, a.task) + (f,)
 
         print(len(train), "scenes,", len(test), "held-out questions", flush=True)

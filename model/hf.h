@@ -29,6 +29,7 @@
 typedef struct HfLoadOpts {
     int frozen[COMP__COUNT];   /* components that get no gradients */
     int image_size;            /* 0: the checkpoint's */
+    float adapter_init_std;    /* hf_load_pair: std of the fresh adapter's matrices (0: 0.02) */
 } HfLoadOpts;
 
 /* Loads DIR (a LLaVA, Idefics3 or text LLM checkpoint) onto be. */

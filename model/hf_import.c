@@ -258,6 +258,7 @@ int hf_load_pair(Vlm *m, const char *vision_dir, const char *lm_dir, const Adapt
         c.vis.has_head = 0;
     }
     c.image_token_id = image_token_id;
+    if (opts) c.init_std[COMP_ADAPTER] = opts->adapter_init_std;
     if (setup(m, &c, be, opts, st)) return st->code;
     if (vlm_init_random(m, seed, st)) { vlm_free(m); return st->code; }
     Loader L = {.m = m, .rules = ps ? vision_only_idefics3 : vision_only_llava, .allow_missing_comp = COMP_ADAPTER,

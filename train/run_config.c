@@ -90,7 +90,7 @@ static const CfgField adapter_fields[] = {
     CFG_ENUM(TrAdapterInit, kind, adapter_names, "mlp", "linear | mlp | pixel_shuffle_mlp"),
     CFG_BOOL(TrAdapterInit, bias, "true", "linear / mlp biases"),
     CFG_INT(TrAdapterInit, shuffle, "2", 1, 64, "pixel shuffle factor"),
-    CFG_DOUBLE(TrAdapterInit, init_std, "0.02", 1e-6, 1, "std of the normal init of matrices and embeddings (Hugging Face initializer_range)"),
+    CFG_DOUBLE(TrAdapterInit, init_std, "0.02", 1e-6, 1, "std of the normal init of its matrices (also the fresh adapter of vision_hf + llm_hf)"),
 };
 static const CfgSchema adapter_schema = CFG_SCHEMA("adapter", TrAdapterInit, adapter_fields);
 

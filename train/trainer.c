@@ -148,6 +148,7 @@ static int build_model(Trainer *t, int vocab, VStatus *st) {
     HfLoadOpts lo;
     memset(&lo, 0, sizeof lo);
     lo.image_size = mc->image_size;
+    lo.adapter_init_std = (float)mc->init.adapter.init_std;   /* vision_hf + llm_hf: the fresh adapter */
     int rc;
     if (mc->hf) {
         rc = hf_load(&t->vlm, mc->hf, t->be, &lo, st);

@@ -315,6 +315,28 @@ static void test_join(void) {
     }
     if (!rc) vlm_free(&j);
     if (!rl) vlm_free(&l);
+    /* the fresh adapter's std follows opts->adapter_init_std (the run's model.init.adapter.init_std) */
+    lo.adapter_init_std = 0.2f;
+    rc = hf_load_pair(&j, vdir, ldir, &ad, -1, 1, 250, 7, be, &lo, &st);
+    CHECK(rc == 0, "join: %s", st.msg);
+    if (!rc) {
+        float *pj = all_params(&j);
+        int seen = 0;
+        for (int i = 0; i < j.pt.n; i++) {
+            const Param *p = &j.pt.p[i];
+            if (p->comp != COMP_ADAPTER || p->ndim != 2) continue;
+            double s2 = 0;
+            for (int64_t k = 0; k < p->numel; k++) s2 += (double)pj[p->offset + k] * pj[p->offset + k];
+            double sd = sqrt(s2 / (double)p->numel);
+            /* >= 256 draws: the sample std is within 15% of 0.2 (5 sigma) */
+            CHECK(p->numel >= 256 && fabs(sd - 0.2) < 0.03, "%s: %lld values, std %.4f, want 0.2", p->name,
+                  (long long)p->numel, sd);
+            seen++;
+        }
+        CHECK(seen == 2, "%d adapter matrices, want 2", seen);
+        free(pj);
+        vlm_free(&j);
+    }
     be_destroy(be);
 }
 

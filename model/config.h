@@ -57,8 +57,8 @@ typedef struct VlmConfig {
     AdapterConfig adapter;
     LlmConfig llm;
     int image_token_id;       /* placeholder token id in input_ids (-1: none) */
-    float init_std[3];        /* indexed by Component (model/params.h): vlm_init_random's std per Component (0: 0.02); not stored in
-                                 checkpoints: it only matters before the first step */
+    float init_std[3];        /* vlm_init_random's std per Component (model/params.h; 0: 0.02);
+                                 not stored in checkpoints: it only matters before step 1 */
 } VlmConfig;
 
 /* Number of feature rows one image gives the LLM (after CLS drop and shuffle). */

@@ -328,7 +328,7 @@ static void test_join(void) {
             double s2 = 0;
             for (int64_t k = 0; k < p->numel; k++) s2 += (double)pj[p->offset + k] * pj[p->offset + k];
             double sd = sqrt(s2 / (double)p->numel);
-            /* >= 256 draws: the sample std is within 15% of 0.2 (5 sigma) */
+            /* >= 256 draws: the sample std's relative standard error is <= 4.5%, so 15% is > 3 sigma */
             CHECK(p->numel >= 256 && fabs(sd - 0.2) < 0.03, "%s: %lld values, std %.4f, want 0.2", p->name,
                   (long long)p->numel, sd);
             seen++;

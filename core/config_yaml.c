@@ -76,7 +76,7 @@ static int parse_scalar(Ctx *c, const CfgField *f, void *p, const yaml_node_t *n
         if (errno == ERANGE || x < lo || x > hi) return err(c, n, key, "%s does not fit in %s", v,
                                                             f->type == CFG_T_INT ? "int" : "int64");
         if (has_range && ((double)x < f->min || (double)x > f->max))
-            return err(c, n, key, "%lld is out of range [%.17g, %.17g]", x, f->min, f->max);
+            return err(c, n, key, "%lld is out of range [%.15g, %.15g]", x, f->min, f->max);
         if (f->type == CFG_T_INT) *(int *)p = (int)x;
         else *(int64_t *)p = (int64_t)x;
         return 0;
@@ -97,7 +97,7 @@ static int parse_scalar(Ctx *c, const CfgField *f, void *p, const yaml_node_t *n
         if (f->type == CFG_T_FLOAT && isfinite(x) && fabs(x) > 3.4028234663852886e38)
             return err(c, n, key, "%s overflows a float", v);
         if (has_range && (x < f->min || x > f->max))
-            return err(c, n, key, "%s is out of range [%.17g, %.17g]", v, f->min, f->max);
+            return err(c, n, key, "%s is out of range [%.15g, %.15g]", v, f->min, f->max);
         if (f->type == CFG_T_FLOAT) *(float *)p = (float)x;
         else *(double *)p = x;
         return 0;

@@ -216,6 +216,47 @@ static void test_accumulation(void) {
     tu_rmtree(d);
 }
 
+/* model.init.<component>.init_std reaches the from-scratch model: each component's
+   matrices (>= 256 draws, relative standard error <= 4.5%) within 15% of its std */
+static void test_init_std(void) {
+    TrRunCfg c;
+    VStatus st = {0};
+    const char *const over[] = {"model.init.vision.init_std=0.05", "model.init.adapter.init_std=0.1",
+                                "model.init.llm.init_std=0.2", NULL};
+    CHECK(tu_load(&c, TINY, over, &st) == 0, "%s", st.msg);
+    char d[256];
+    tu_tmpdir(d, sizeof d, "tr_initstd");
+    FILE *devnull = fopen("/dev/null", "w");
+    TrOpts oo = {.out = d, .quiet = 1, .log = devnull};
+    Trainer *t = NULL;
+    int rc = trainer_open(&t, &c, &oo, &st);
+    CHECK(rc == 0, "%s", st.msg);
+    if (!rc) {
+        Vlm *m = trainer_model(t);
+        const double want[COMP__COUNT] = {0.05, 0.1, 0.2};
+        int seen[COMP__COUNT] = {0};
+        float *w = malloc((size_t)m->pt.total * sizeof(float));
+        be_download(m->pt.be, m->pt.all_w, w);
+        for (int i = 0; i < m->pt.n; i++) {
+            const Param *p = &m->pt.p[i];
+            if (p->ndim < 2 || p->numel < 256) continue;
+            double s2 = 0;
+            for (int64_t k = 0; k < p->numel; k++) s2 += (double)w[p->offset + k] * w[p->offset + k];
+            double sd = sqrt(s2 / (double)p->numel);
+            CHECK(fabs(sd - want[p->comp]) < 0.15 * want[p->comp], "%s: std %.4f, want %.2f", p->name, sd,
+                  want[p->comp]);
+            seen[p->comp]++;
+        }
+        CHECK(seen[COMP_ENCODER] && seen[COMP_ADAPTER] && seen[COMP_LLM], "matrices checked %d/%d/%d", seen[0], seen[1],
+              seen[2]);
+        free(w);
+        trainer_close(t);
+    }
+    cfg_free(&tr_run_schema, &c);
+    fclose(devnull);
+    tu_rmtree(d);
+}
+
 static void expect_fail(const char *const *over, const char *want, int at_open) {
     char d[256];
     tu_tmpdir(d, sizeof d, "tr_bad");
@@ -240,6 +281,8 @@ static void test_bad_configs(void) {
     expect_fail((const char *const[]){"stages.0.regime=dpo", NULL}, "not built yet", 0);
     expect_fail((const char *const[]){"stages.0.data.0.shards=[nothing/here-*.jsonl]", NULL}, "stages.0.data.0.shards.0", 1);
     expect_fail((const char *const[]){"stages.0.steps=0", NULL}, "stages.0.steps", 0);
+    expect_fail((const char *const[]){"model.init.llm.init_std=0", NULL},
+                "key 'model.init.llm.init_std': 0 is out of range [1e-06, 1]", 0);
     /* ${shapes.dir} in a shard pattern needs shapes.dir */
     expect_fail((const char *const[]){"stages.0.data.0.shards.0=${shapes.dir}/pairs.jsonl", NULL},
                 "stages.0.data.0.shards.0': '${shapes.dir}/pairs.jsonl' needs shapes.dir", 1);
@@ -564,5 +607,5 @@ static void test_pixel_shuffle_checkpoint(void) {
 }
 
 TEST_MAIN({"threads_in_state", test_threads_in_state}, {"eval_hook", test_eval_hook}, {"four_regimes", test_four_regimes}, {"new_rows_only", test_new_rows_only}, {"resume_bitwise", test_resume_bitwise}, {"frozen_parts", test_frozen_parts},
-          {"accumulation", test_accumulation}, {"bad_configs", test_bad_configs},
+          {"accumulation", test_accumulation}, {"bad_configs", test_bad_configs}, {"init_std", test_init_std},
           {"nonfinite_guard", test_nonfinite_guard}, {"pixel_shuffle_checkpoint", test_pixel_shuffle_checkpoint})

@@ -159,22 +159,44 @@ static double rel(const double *a, const double *b, int64_t n) {
     return sqrt(num / den);
 }
 
-static void test_accumulation(void) {
+/* A trainer on TINY (+ overrides) in a fresh folder, logging nowhere. */
+typedef struct Quiet {
     TrRunCfg c;
-    VStatus st = {0};
-    CHECK(tu_load(&c, TINY, NULL, &st) == 0, "%s", st.msg);
     char d[256];
-    tu_tmpdir(d, sizeof d, "tr_accum");
-    FILE *devnull = fopen("/dev/null", "w");
-    TrOpts oo = {.out = d, .quiet = 1, .log = devnull};
-    Trainer *t = NULL;
-    int rc = trainer_open(&t, &c, &oo, &st);
+    FILE *devnull;
+    Trainer *t;
+} Quiet;
+
+static Trainer *quiet_open(Quiet *q, const char *const *over, const char *tag) {
+    VStatus st = {0};
+    memset(q, 0, sizeof *q);
+    int rc = tu_load(&q->c, TINY, over, &st);
     CHECK(rc == 0, "%s", st.msg);
-    if (rc) { cfg_free(&tr_run_schema, &c); fclose(devnull); return; }
+    if (rc) return NULL;
+    tu_tmpdir(q->d, sizeof q->d, tag);
+    q->devnull = fopen("/dev/null", "w");
+    TrOpts oo = {.out = q->d, .quiet = 1, .log = q->devnull};
+    rc = trainer_open(&q->t, &q->c, &oo, &st);
+    CHECK(rc == 0, "%s", st.msg);
+    return rc ? NULL : q->t;
+}
+
+static void quiet_close(Quiet *q) {
+    if (q->t) trainer_close(q->t);
+    cfg_free(&tr_run_schema, &q->c);
+    if (q->devnull) fclose(q->devnull);
+    if (q->d[0]) tu_rmtree(q->d);
+}
+
+static void test_accumulation(void) {
+    Quiet q;
+    VStatus st = {0};
+    Trainer *t = quiet_open(&q, NULL, "tr_accum");
+    if (!t) { quiet_close(&q); return; }
     Vlm *m = trainer_model(t);
     TrOptim o;
     memset(&o, 0, sizeof o);
-    const TrStageCfg *s2 = &((const TrStageCfg *)c.stages.items)[1];
+    const TrStageCfg *s2 = &((const TrStageCfg *)q.c.stages.items)[1];
     CHECK(tr_optim_setup(&o, m, s2, "stages.1", &st) == 0, "%s", st.msg);
     /* two text rows of T = 16 with 12 and 3 loss tokens */
     enum { T = 16 };
@@ -210,28 +232,17 @@ static void test_accumulation(void) {
     printf("  accumulated vs single batch: grad rel %.3e, loss %.9g vs %.9g; naive mean of means: rel %.3e\n", e, l2, l1, naive);
     free(g1); free(g2); free(ga); free(gb);
     tr_optim_free(&o);
-    trainer_close(t);
-    cfg_free(&tr_run_schema, &c);
-    fclose(devnull);
-    tu_rmtree(d);
+    quiet_close(&q);
 }
 
 /* model.init.<component>.init_std reaches the from-scratch model: each component's
    matrices (>= 256 draws, relative standard error <= 4.5%) within 15% of its std */
 static void test_init_std(void) {
-    TrRunCfg c;
-    VStatus st = {0};
     const char *const over[] = {"model.init.vision.init_std=0.05", "model.init.adapter.init_std=0.1",
                                 "model.init.llm.init_std=0.2", NULL};
-    CHECK(tu_load(&c, TINY, over, &st) == 0, "%s", st.msg);
-    char d[256];
-    tu_tmpdir(d, sizeof d, "tr_initstd");
-    FILE *devnull = fopen("/dev/null", "w");
-    TrOpts oo = {.out = d, .quiet = 1, .log = devnull};
-    Trainer *t = NULL;
-    int rc = trainer_open(&t, &c, &oo, &st);
-    CHECK(rc == 0, "%s", st.msg);
-    if (!rc) {
+    Quiet q;
+    Trainer *t = quiet_open(&q, over, "tr_initstd");
+    if (t) {
         Vlm *m = trainer_model(t);
         const double want[COMP__COUNT] = {0.05, 0.1, 0.2};
         int seen[COMP__COUNT] = {0};
@@ -250,11 +261,8 @@ static void test_init_std(void) {
         CHECK(seen[COMP_ENCODER] && seen[COMP_ADAPTER] && seen[COMP_LLM], "matrices checked %d/%d/%d", seen[0], seen[1],
               seen[2]);
         free(w);
-        trainer_close(t);
     }
-    cfg_free(&tr_run_schema, &c);
-    fclose(devnull);
-    tu_rmtree(d);
+    quiet_close(&q);
 }
 
 static void expect_fail(const char *const *over, const char *want, int at_open) {

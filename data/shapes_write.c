@@ -87,7 +87,11 @@ static int shards_add(Shards *w, const char *ext, const void *data, size_t n, VS
     return 0;
 }
 
+/* j is NULL when json_pack refused a string: the world's texts come from fixed
+ * word tables, so that means a text cut inside a UTF-8 character (a buffer of
+ * SH_TEXT_MAX too small) rather than bad input. */
 static int add_json(Shards *w, json_t *j, VStatus *st) {
+    if (!j) return vs_set(st, VS_EINVAL, "a record's text is not valid UTF-8 (cut at SH_TEXT_MAX bytes?)");
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (!s) return vs_set(st, VS_ENOMEM, "json_dumps failed");

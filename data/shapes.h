@@ -66,6 +66,13 @@ size_t sh_caption_corrupt(const ShScene *sc, ShLang lang, ShRng *r, char *buf, s
 size_t sh_repeat_words(ShLang lang, ShRng *r, char *buf, size_t cap);
 /* A question of the given type about sc, with choices and the right answer. */
 void sh_question(const ShScene *sc, ShQType type, ShLang lang, ShRng *r, ShQuestion *q);
+/* A training-only position question about a (colour, shape) pair that is not
+ * in sc ("Where is the red circle?"), its one choice "nowhere" / "нигде":
+ * it teaches the look-up by content that position questions use to report
+ * "nothing matched", the skill presence questions need (train/README.md,
+ * "Presence: learning rate, initial scale and absence"). Held-out position
+ * questions always ask about an object that is there. */
+void sh_question_nowhere(const ShScene *sc, ShLang lang, ShRng *r, ShQuestion *q);
 /* A text-only question about the world's vocabulary (answerable without an image). */
 void sh_text_question(ShLang lang, ShRng *r, ShQuestion *q);
 

@@ -143,6 +143,29 @@ static void choices_from(ShQuestion *q, ShRng *r, const char *const *words, int 
     for (int i = 0; i < k; i++) snprintf(q->choices[i], sizeof q->choices[i], "%s", words[picked[i]]);
 }
 
+/* A uniformly drawn (colour, shape) pair that no object of sc has. */
+static void absent_pair(const ShScene *sc, ShRng *r, int *color, int *shape) {
+    for (;;) {
+        *color = (int)sh_rng_below(r, SH_NCOLORS);
+        *shape = (int)sh_rng_below(r, SH_NSHAPES);
+        int present = 0;
+        for (int i = 0; i < sc->n; i++) present |= sc->obj[i].color == *color && sc->obj[i].shape == *shape;
+        if (!present) return;
+    }
+}
+
+void sh_question_nowhere(const ShScene *sc, ShLang l, ShRng *r, ShQuestion *q) {
+    memset(q, 0, sizeof *q);
+    q->type = SH_Q_POSITION;
+    int color, shape;
+    absent_pair(sc, r, &color, &shape);
+    snprintf(q->text, sizeof q->text, l == SH_EN ? "Where is the %s %s?" : "Где находится %s %s?", color_w[l][color],
+             shape_w[l][shape]);
+    q->n_choices = 1;
+    q->answer = 0;
+    snprintf(q->choices[0], sizeof q->choices[0], "%s", l == SH_EN ? "nowhere" : "нигде");
+}
+
 void sh_question(const ShScene *sc, ShQType type, ShLang l, ShRng *r, ShQuestion *q) {
     memset(q, 0, sizeof *q);
     q->type = type;
@@ -172,13 +195,7 @@ void sh_question(const ShScene *sc, ShQType type, ShLang l, ShRng *r, ShQuestion
         break;
     default: {
         int yes = (int)sh_rng_below(r, 2), color = o->color, shape = o->shape;
-        while (!yes) {   /* an absent (colour, shape) pair */
-            color = (int)sh_rng_below(r, SH_NCOLORS);
-            shape = (int)sh_rng_below(r, SH_NSHAPES);
-            int present = 0;
-            for (int i = 0; i < sc->n; i++) present |= sc->obj[i].color == color && sc->obj[i].shape == shape;
-            if (!present) break;
-        }
+        if (!yes) absent_pair(sc, r, &color, &shape);
         if (l == SH_EN)   /* "an orange ...": the only colour word starting with a vowel sound */
             snprintf(q->text, sizeof q->text, "Is there %s %s %s in the picture?",
                      strchr("aeiou", color_w[l][color][0]) ? "an" : "a", color_w[l][color], shape_w[l][shape]);

@@ -126,7 +126,8 @@ static int add_record(Shards *w, const char *ext, const ShScene *sc, json_t *j, 
 static const char *const describe_prompt[SH_NLANGS] = {"Describe the picture.", "Опиши картинку."};
 
 /* One instruct turn about sc: a question of a random type (open answer) or,
- * one time in six, a request for a caption. */
+ * one time in six, a request for a caption. Half of the position questions
+ * ask for an absent object and are answered "nowhere" (sh_question_nowhere). */
 static void turn(const ShScene *sc, ShLang l, ShRng *r, int kind, char *q, char *a) {
     if (kind == SH_NQTYPES) {
         snprintf(q, SH_TEXT_MAX, "%s", describe_prompt[l]);
@@ -134,7 +135,10 @@ static void turn(const ShScene *sc, ShLang l, ShRng *r, int kind, char *q, char 
         return;
     }
     ShQuestion qq;
-    sh_question(sc, (ShQType)kind, l, r, &qq);
+    if (kind == SH_Q_POSITION && sh_rng_below(r, 2))   /* half of them about an absent object */
+        sh_question_nowhere(sc, l, r, &qq);
+    else
+        sh_question(sc, (ShQType)kind, l, r, &qq);
     snprintf(q, SH_TEXT_MAX, "%s", qq.text);
     snprintf(a, SH_TEXT_MAX, "%s", qq.choices[qq.answer]);
 }
@@ -342,7 +346,7 @@ static int mkdirs(const char *path, VStatus *st) {
 
 /* Bump when the generated texts or images change, so a folder written by an
  * older vlmc is rewritten instead of silently reused. */
-#define SH_DATA_VERSION 3
+#define SH_DATA_VERSION 4
 
 static json_t *marker_json(const ShWriteOpts *o) {
     return json_pack("{s:i, s:I, s:i, s:i}", "version", SH_DATA_VERSION, "seed", (json_int_t)o->seed, "samples",

@@ -169,5 +169,27 @@ static void test_questions(void) {
     }
 }
 
+/* The training-only "nowhere" question names a pair that is not in the scene. */
+static void test_nowhere(void) {
+    ShRng r;
+    sh_rng_seed(&r, 12);
+    for (int i = 0; i < 500; i++) {
+        ShScene s;
+        sh_scene_random(&r, &s);
+        ShLang l = (ShLang)(i % 2);
+        ShQuestion q;
+        sh_question_nowhere(&s, l, &r, &q);
+        CHECK(q.type == SH_Q_POSITION && q.n_choices == 1 && q.answer == 0);
+        CHECK(!strcmp(q.choices[0], l == SH_EN ? "nowhere" : "нигде"), "%s", q.choices[0]);
+        CHECK(!strncmp(q.text, l == SH_EN ? "Where is the " : "Где находится ", l == SH_EN ? 13 : 26), "%s", q.text);
+        for (int k = 0; k < s.n; k++) {
+            char pair[160];
+            snprintf(pair, sizeof pair, " %s %s?", sh_color_word(s.obj[k].color, l), sh_shape_word(s.obj[k].shape, l));
+            CHECK(strstr(q.text, pair) == NULL, "%s asks for object %d, which is there", q.text, k);
+        }
+    }
+}
+
 TEST_MAIN({"deterministic", test_deterministic}, {"scene_invariants", test_scene_invariants}, {"render", test_render},
-          {"texts", test_texts}, {"repeat_words", test_repeat_words}, {"questions", test_questions})
+          {"texts", test_texts}, {"repeat_words", test_repeat_words}, {"questions", test_questions},
+          {"nowhere", test_nowhere})

@@ -143,6 +143,8 @@ static void choices_from(ShQuestion *q, ShRng *r, const char *const *words, int 
     for (int i = 0; i < k; i++) snprintf(q->choices[i], sizeof q->choices[i], "%s", words[picked[i]]);
 }
 
+static const char *const where_q[SH_NLANGS] = {"Where is the %s %s?", "Где находится %s %s?"};
+
 /* A uniformly drawn (colour, shape) pair that no object of sc has. */
 static void absent_pair(const ShScene *sc, ShRng *r, int *color, int *shape) {
     for (;;) {
@@ -159,7 +161,7 @@ void sh_question_nowhere(const ShScene *sc, ShLang l, ShRng *r, ShQuestion *q) {
     q->type = SH_Q_POSITION;
     int color, shape;
     absent_pair(sc, r, &color, &shape);
-    snprintf(q->text, sizeof q->text, l == SH_EN ? "Where is the %s %s?" : "Где находится %s %s?", color_w[l][color],
+    snprintf(q->text, sizeof q->text, where_q[l], color_w[l][color],
              shape_w[l][shape]);
     q->n_choices = 1;
     q->answer = 0;
@@ -189,7 +191,7 @@ void sh_question(const ShScene *sc, ShQType type, ShLang l, ShRng *r, ShQuestion
         break;
     }
     case SH_Q_POSITION:
-        snprintf(q->text, sizeof q->text, l == SH_EN ? "Where is the %s %s?" : "Где находится %s %s?",
+        snprintf(q->text, sizeof q->text, where_q[l],
                  color_w[l][o->color], shape_w[l][o->shape]);
         choices_from(q, r, cell_w[l], SH_NCELLS, o->cell, 4);
         break;

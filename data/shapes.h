@@ -50,11 +50,14 @@ void sh_rng_seed(ShRng *r, uint64_t seed);
 uint64_t sh_rng_next(ShRng *r);
 uint32_t sh_rng_below(ShRng *r, uint32_t n);    /* uniform in [0, n) */
 
+/* 1..SH_MAX_OBJ objects in distinct cells with distinct (colour, shape),
+ * listed in random order (captions follow it; see shapes_scene.c). */
 void sh_scene_random(ShRng *r, ShScene *sc);
 /* px: (64, 64, 3) RGB. blank != 0 renders only the background (image ablation). */
 void sh_render(const ShScene *sc, int blank, uint8_t *px);
 
-/* Texts (UTF-8, NUL-terminated, truncated to cap). Return the length. */
+/* Texts (UTF-8, NUL-terminated, truncated to cap). Return the length.
+ * A caption lists the objects in sc's order. */
 size_t sh_caption(const ShScene *sc, ShLang lang, char *buf, size_t cap);
 /* A caption with one hallucinated object or one wrong attribute (DPO "rejected"). */
 size_t sh_caption_corrupt(const ShScene *sc, ShLang lang, ShRng *r, char *buf, size_t cap);

@@ -106,20 +106,19 @@ size_t sh_caption_corrupt(const ShScene *sc, ShLang lang, ShRng *r, char *buf, s
         bad.obj[i].cell = (uint8_t)c;
         break;
     }
-    default: { /* hallucinate an extra object in a free cell */
+    default: { /* hallucinate an extra object in a free cell, at a random place in the list */
         int c;
         do c = (int)sh_rng_below(r, SH_NCELLS); while (cell_used(sc, c));
         ShObject o = {(uint8_t)sh_rng_below(r, SH_NSHAPES), (uint8_t)sh_rng_below(r, SH_NCOLORS),
                       (uint8_t)sh_rng_below(r, SH_NSIZES), (uint8_t)c};
-        bad.obj[bad.n++] = o;
+        int at = (int)sh_rng_below(r, (uint32_t)bad.n + 1);
+        memmove(&bad.obj[at + 1], &bad.obj[at], (size_t)(bad.n - at) * sizeof bad.obj[0]);
+        bad.obj[at] = o;
+        bad.n++;
         break;
     }
     }
-    for (int a = 1; a < bad.n; a++)   /* keep reading order */
-        for (int b = a; b > 0 && bad.obj[b - 1].cell > bad.obj[b].cell; b--) {
-            ShObject t = bad.obj[b]; bad.obj[b] = bad.obj[b - 1]; bad.obj[b - 1] = t;
-        }
-    return caption_of(&bad, lang, buf, cap);
+    return caption_of(&bad, lang, buf, cap);   /* the other objects keep the scene's order */
 }
 
 /* Fills q's choices with the answer and distinct distractors from words[0..n),

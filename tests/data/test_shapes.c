@@ -30,21 +30,27 @@ static void test_deterministic(void) {
 static void test_scene_invariants(void) {
     ShRng r;
     sh_rng_seed(&r, 7);
-    int count_hist[SH_MAX_OBJ + 1] = {0};
+    int count_hist[SH_MAX_OBJ + 1] = {0}, first_later = 0, first_earlier = 0;
     for (int i = 0; i < 2000; i++) {
         ShScene s;
         sh_scene_random(&r, &s);
         CHECK(s.n >= 1 && s.n <= SH_MAX_OBJ);
         count_hist[s.n]++;
+        if (s.n >= 2) {   /* random order: both orders of the first two objects occur */
+            first_later += s.obj[0].cell > s.obj[1].cell;
+            first_earlier += s.obj[0].cell < s.obj[1].cell;
+        }
         for (int a = 0; a < s.n; a++) {
             CHECK(s.obj[a].color < SH_NCOLORS && s.obj[a].shape < SH_NSHAPES && s.obj[a].cell < SH_NCELLS);
             for (int b = a + 1; b < s.n; b++) {
-                CHECK(s.obj[a].cell < s.obj[b].cell, "cells distinct and in reading order");
+                CHECK(s.obj[a].cell != s.obj[b].cell, "cells distinct");
                 CHECK(!(s.obj[a].color == s.obj[b].color && s.obj[a].shape == s.obj[b].shape));
             }
         }
     }
     for (int n = 1; n <= SH_MAX_OBJ; n++) CHECK(count_hist[n] > 400, "count %d seen %d times of 2000", n, count_hist[n]);
+    CHECK(first_later > 600 && first_earlier > 600, "object order not random: first object after the second %d times, "
+          "before %d times", first_later, first_earlier);
 }
 
 static void test_render(void) {
@@ -83,14 +89,22 @@ static void test_texts(void) {
     CHECK(strcmp(buf, "a big red circle at the top left and a small blue square in the center.") == 0, "%s", buf);
     sh_caption(&s, SH_RU, buf, sizeof buf);
     CHECK(strcmp(buf, "большой красный круг вверху слева и маленький синий квадрат в центре.") == 0, "%s", buf);
+    ShScene back = {2, {s.obj[1], s.obj[0]}};   /* captions follow the scene's order, not reading order */
+    sh_caption(&back, SH_EN, buf, sizeof buf);
+    CHECK(strcmp(buf, "a small blue square in the center and a big red circle at the top left.") == 0, "%s", buf);
     ShRng r;
     sh_rng_seed(&r, 1);
+    int extra_first = 0;
     for (int i = 0; i < 200; i++) {
         char bad[512];
         sh_caption_corrupt(&s, (ShLang)(i % 2), &r, bad, sizeof bad);
         sh_caption(&s, (ShLang)(i % 2), buf, sizeof buf);
         CHECK(strcmp(bad, buf) != 0, "corrupted caption equals the true one: %s", bad);
+        /* a hallucinated object goes anywhere in the list, first too */
+        extra_first += i % 2 == 0 && strstr(bad, "a big red circle at the top left") > bad &&
+                       strstr(bad, "a small blue square in the center") > strstr(bad, "a big red circle");
     }
+    CHECK(extra_first > 0, "a hallucinated object was never listed first");
     /* truncation never overflows */
     char tiny[8];
     size_t n = sh_caption(&s, SH_RU, tiny, sizeof tiny);

@@ -305,12 +305,18 @@ void sh_heldout_text_item(uint64_t seed, int i, ShQuestion *q, ShLang *lang) {
     sh_text_question(*lang, &r, q);
 }
 
-static json_t *heldout_json(const ShQuestion *q, ShLang l, int text_only) {
+/* The record's scene is in its English caption (empty for a text-only
+ * question), so an error analysis can tell a misread attribute from an
+ * attribute of another object (scripts/diag/shapes_errors.py). */
+static json_t *heldout_json(const ShScene *sc, const ShQuestion *q, ShLang l, int text_only) {
+    char caption[SH_TEXT_MAX];
+    caption[0] = 0;
+    if (!text_only) sh_caption(sc, SH_EN, caption, sizeof caption);
     json_t *ch = json_array();
     for (int k = 0; k < q->n_choices; k++) json_array_append_new(ch, json_string(q->choices[k]));
-    return json_pack("{s:s, s:s, s:o, s:i, s:s, s:s, s:b}", "question", q->text, "answer", q->choices[q->answer],
-                     "choices", ch, "answer_index", q->answer, "type", sh_qtype_name(q->type), "lang",
-                     sh_lang_name(l), "text_only", text_only);
+    return json_pack("{s:s, s:s, s:o, s:i, s:s, s:s, s:b, s:s}", "question", q->text, "answer",
+                     q->choices[q->answer], "choices", ch, "answer_index", q->answer, "type",
+                     sh_qtype_name(q->type), "lang", sh_lang_name(l), "text_only", text_only, "caption", caption);
 }
 
 static int write_heldout(Shards *w, uint64_t seed, int n, int n_text, VStatus *st) {
@@ -321,7 +327,7 @@ static int write_heldout(Shards *w, uint64_t seed, int n, int n_text, VStatus *s
         int text_only = i >= n;
         if (text_only) sh_heldout_text_item(seed, i - n, &q, &l);
         else sh_heldout_item(seed, i, &sc, &q, &l);
-        json_t *j = heldout_json(&q, l, text_only);
+        json_t *j = heldout_json(&sc, &q, l, text_only);
         int rc = add_record(w, "png", text_only ? NULL : &sc, j, st);
         if (rc) return rc;
     }
@@ -346,7 +352,7 @@ static int mkdirs(const char *path, VStatus *st) {
 
 /* Bump when the generated texts or images change, so a folder written by an
  * older vlmc is rewritten instead of silently reused. */
-#define SH_DATA_VERSION 5
+#define SH_DATA_VERSION 6
 
 static json_t *marker_json(const ShWriteOpts *o) {
     return json_pack("{s:i, s:I, s:i, s:i}", "version", SH_DATA_VERSION, "seed", (json_int_t)o->seed, "samples",

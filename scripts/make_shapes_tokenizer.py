@@ -30,7 +30,7 @@ def texts_of(obj):
             yield from texts_of(x)
     elif isinstance(obj, dict):
         for k, v in obj.items():
-            if k not in ("images", "type", "lang", "answer_index", "text_only"):
+            if k not in ("images", "type", "lang", "answer_index", "text_only", "caption"):  # caption: heldout scene, for error analysis
                 yield from texts_of(v)
 
 

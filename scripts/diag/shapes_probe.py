@@ -1,7 +1,11 @@
 """Linear probes of a shapes-demo checkpoint's image features: how well can
 a linear classifier read each grid cell's shape, colour and size from the
 encoder output and from the adapter output (one token per cell), compared
-with raw pixels? Renders fresh scenes with the shapes world's rules
+with raw pixels? And can it tell from a token alone which cell it stands for
+("cell, object": over the tokens of occupied cells; "cell, any": over all)?
+The LLM answers "What colour is the object at the top left?" by finding the
+token of that cell; a token that does not carry its cell leaves it only the
+token's sequence position. Renders fresh scenes with the shapes world's rules
 (data/shapes_scene.c: 21-px cells inside a 1-px margin, half-extent 9 / 5).
 Loads LLaVA- or Idefics3-layout checkpoints with transformers.
 
@@ -26,7 +30,8 @@ def inside(s, dx, dy, e):
 def scene(rng):
     n = rng.integers(1, 5)
     img = np.full((64, 64, 3), 128, np.uint8)
-    lab = np.full((9, 3), -1)
+    lab = np.full((9, 5), -1)
+    lab[:, 4] = np.arange(9)
     for c in rng.permutation(9)[:n]:
         s, col, sz = rng.integers(5), rng.integers(8), rng.integers(2)
         cx, cy, e = 1 + (c % 3) * 21 + 10, 1 + (c // 3) * 21 + 10, 9 if sz else 5
@@ -34,7 +39,7 @@ def scene(rng):
             for x in range(cx - e, cx + e + 1):
                 if inside(s, x - cx, y - cy, e):
                     img[y, x] = PALETTE[col]
-        lab[c] = (s, col, sz)
+        lab[c, :4] = (s, col, sz, c)
     return img, lab
 
 
@@ -48,7 +53,7 @@ def per_cell(h, N):
 def probe(F, labs, name, N):
     tr = int(N * 0.75) * 9
     F = F.reshape(N * 9, -1)
-    for k, kn, nc in ((0, "shape", 5), (1, "colour", 8), (2, "size", 2)):
+    for k, kn, nc in ((0, "shape", 5), (1, "colour", 8), (2, "size", 2), (3, "cell, object", 9), (4, "cell, any", 9)):
         y = labs[:, :, k].reshape(-1)
         ok = y >= 0
         Xtr, ytr, Xte, yte = F[:tr][ok[:tr]], y[:tr][ok[:tr]], F[tr:][ok[tr:]], y[tr:][ok[tr:]]
@@ -62,7 +67,7 @@ def probe(F, labs, name, N):
             loss.backward()
             opt.step()
         acc = ((((Xte - mu) / sd) @ W + b).argmax(1) == yte).float().mean().item()
-        print(f"{name:10s} {kn:7s} linear-probe accuracy {acc:.3f}")
+        print(f"{name:10s} {kn:12s} linear-probe accuracy {acc:.3f}")
 
 
 def main():

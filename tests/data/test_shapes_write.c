@@ -116,6 +116,9 @@ static void test_heldout_matches(void) {
             CHECK(!strcmp(json_string_value(json_object_get(raw.json, "lang")), sh_lang_name(l)));
             CHECK(json_is_true(json_object_get(raw.json, "text_only")) == text_only);
             CHECK(raw.n_imgs == !text_only, "item %d: %d images", item, raw.n_imgs);
+            char cap[SH_TEXT_MAX] = "";
+            if (!text_only) sh_caption(&sc, SH_EN, cap, sizeof cap);
+            CHECK(!strcmp(json_string_value(json_object_get(raw.json, "caption")), cap), "item %d", item);
             if (!text_only) {
                 type_hist[q.type]++;
                 static uint8_t px[SH_SIZE * SH_SIZE * 3];

@@ -54,6 +54,7 @@ def main():
     enc = lambda s: tk.encode(s, add_special_tokens=False).ids
     # (type, key) -> [right, other object, misread]
     tally = collections.defaultdict(lambda: [0, 0, 0])
+    confusions, base = collections.Counter(), collections.defaultdict(lambda: [0, 0])
     for js, png in tar_records(sys.argv[2], "json"):
         q = json.loads(js)
         if q["text_only"] or q["type"] not in ("color", "shape"):
@@ -74,12 +75,26 @@ def main():
         said = norm(q["choices"][int(np.argmax(lps))])
         others = {o[col] for o in objs if o is not me}
         k = 0 if said == me[col] else 1 if said in others else 2
-        for key in (f"all {q['lang']}", f"{len(objs)} objects", f"size {me[0]}"):
+        for key in (f"all {q['lang']}", f"{len(objs)} objects", f"size {me[0]}", cell + (" (>1)" if len(objs) > 1 else " (1)")):
             tally[(q["type"], key)][k] += 1
-    print(f"{'type':6s} {'split':10s} {'n':>4s} {'right':>6s} {'other object':>13s} {'misread':>8s}")
+        if k == 1:   # which other object: one whose cell phrase shares a word with the asked one?
+            for o in objs:
+                if o is not me and o[col] == said:
+                    near = bool(set(o[3].split()[2:]) & set(cell.split()[2:]) - {"the"})
+                    confusions[(q["type"], "shares a word" if near else "no shared word")] += 1
+                    break
+        if len(objs) > 1:   # the chance a random other object's place shares a word with the asked one
+            for o in objs:
+                if o is not me:
+                    base[q["type"]][bool(set(o[3].split()[2:]) & set(cell.split()[2:]) - {"the"})] += 1
+    print(f"{'type':6s} {'split':24s} {'n':>4s} {'right':>6s} {'other object':>13s} {'misread':>8s}")
     for (t, key), (ok, oth, bad) in sorted(tally.items()):
         n = ok + oth + bad
-        print(f"{t:6s} {key:10s} {n:4d} {ok / n:6.3f} {oth / n:13.3f} {bad / n:8.3f}")
+        print(f"{t:6s} {key:24s} {n:4d} {ok / n:6.3f} {oth / n:13.3f} {bad / n:8.3f}")
+    print("other-object errors: the object named has a place sharing a word with the asked one (top, left, ...)")
+    for t in ("color", "shape"):
+        a, b = confusions[(t, "shares a word")], confusions[(t, "no shared word")]
+        print(f"{t:6s} {a} of {a + b} errors; among all other objects of these scenes {base[t][1]} of {sum(base[t])}")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@
  *      "...<image>..."}]} or OpenAI {"messages": [{"role": ..., "content":
  *      str | [{"type": "text", "text"}, {"type": "image"|"image_url", ...}]}]}.
  *      "<image>" markers (and one newline after each) are cut from the text
- *      and become that message's images; images of a record with no marker go
- *      to the first user message. Text-only records are fine. Loss on
+ *      and become that message's images, rendered where the first marker
+ *      stood (as a Hugging Face processor expands it in place); images of a
+ *      record with no marker go before the first user message's text. Text-only records are fine. Loss on
  *      assistant turns (the template's mask).
  * dpo: TRL {"prompt", "chosen", "rejected"} as strings or message lists, plus
  *      "images". Two sequences: template(prompt + chosen) and
@@ -40,26 +41,17 @@ static int role_of(const char *s, LdRole *r) {
     return 0;
 }
 
-/* Appends a message; text is copied with "<image>" markers (+ one '\n') cut. */
+/* Appends a message; text is copied with "<image>" markers (+ one '\n') cut,
+ * the message's images render where the first stood (content-part images,
+ * n_images, before the text). */
 static int conv_add(Conv *c, LdRole role, const char *text, int n_images, VStatus *st) {
     if (c->n == MAX_MSGS) return vs_set(st, VS_EINVAL, "more than %d messages", MAX_MSGS), LD_SKIP_BAD_SAMPLE;
-    size_t len = strlen(text);
-    char *o = malloc(len + 1);
-    VLMC_ASSERT(o != NULL, "out of memory");
-    size_t w = 0;
-    for (size_t i = 0; i < len;) {
-        if (!strncmp(text + i, "<image>", 7)) {
-            n_images++;
-            c->n_img_marks++;
-            i += 7;
-            if (text[i] == '\n') i++;
-        } else {
-            o[w++] = text[i++];
-        }
-    }
-    o[w] = 0;
+    int marks;
+    size_t at;
+    char *o = ld_fmt_cut_markers(text, &marks, &at);
+    c->n_img_marks += marks;
     c->own[c->n] = o;
-    c->m[c->n++] = (LdChatMsg){role, o, n_images};
+    c->m[c->n++] = (LdChatMsg){role, o, n_images + marks, n_images ? 0 : at};
     return 0;
 }
 

@@ -117,13 +117,12 @@ static int bc_render(void *ctx, const LdChatMsg *m, size_t n, int32_t image_toke
         int on = m[i].role == LD_ASSISTANT;
         ld_ids_push(ids, BC_ROLE + (int32_t)m[i].role);
         ld_ids_push(mask, 0);
-        for (int k = 0; k < m[i].n_images * image_seq_len; k++) {
-            ld_ids_push(ids, image_token);
-            ld_ids_push(mask, 0);
-        }
-        size_t before = ids->n;
-        if (bc_encode(ctx, m[i].text, strlen(m[i].text), ids, st)) return 1;
-        for (size_t k = before; k < ids->n; k++) ld_ids_push(mask, on);
+        size_t len = strlen(m[i].text), at = m[i].n_images ? m[i].image_at : 0, before = ids->n;
+        if (at > len) at = len;
+        if (bc_encode(ctx, m[i].text, at, ids, st)) return 1;
+        for (int k = 0; k < m[i].n_images * image_seq_len; k++) ld_ids_push(ids, image_token);
+        if (bc_encode(ctx, m[i].text + at, len - at, ids, st)) return 1;
+        for (size_t k = before; k < ids->n; k++) ld_ids_push(mask, on && ids->v[k] != image_token);
         ld_ids_push(ids, BC_EOS);
         ld_ids_push(mask, on);
     }
@@ -293,6 +292,25 @@ int ld_fmt_image_refs(const LdRaw *raw, const char **refs, int max) {
 }
 
 /* First string field among names, or NULL. */
+char *ld_fmt_cut_markers(const char *text, int *n_marks, size_t *at) {
+    size_t len = strlen(text), w = 0;
+    char *o = malloc(len + 1);
+    VLMC_ASSERT(o != NULL, "out of memory");
+    *n_marks = 0;
+    *at = 0;
+    for (size_t i = 0; i < len;) {
+        if (!strncmp(text + i, "<image>", 7)) {
+            if ((*n_marks)++ == 0) *at = w;
+            i += 7;
+            if (text[i] == '\n') i++;
+        } else {
+            o[w++] = text[i++];
+        }
+    }
+    o[w] = 0;
+    return o;
+}
+
 const char *ld_fmt_field(const json_t *obj, const char *const *names) {
     for (; *names; names++) {
         json_t *v = json_object_get(obj, *names);

@@ -5,7 +5,11 @@
  * instruct: the chat template of user(instruction, the images) then
  *           assistant(answer); loss on the answer as the template masks it.
  *           instruction: "instruction" | "question" | "prompt";
- *           answer: "answer" | "response" | "output"; images optional. */
+ *           answer: "answer" | "response" | "output"; images optional. An
+ *           "<image>" marker in the instruction (one, for a one-image
+ *           record) places the image there; without one it goes first. */
+#include <stdlib.h>
+
 #include "data/formats.h"
 
 static const char *const caption_keys[] = {"txt", "caption", "text", NULL};
@@ -41,9 +45,18 @@ int ld_fmt_instruct(const LdRaw *raw, const LdTextCodec *tc, const LdImageCodec 
         int rc = ld_fmt_image(raw, i, refs[i], ic, out, st);
         if (rc) return rc;
     }
-    LdChatMsg m[2] = {{LD_USER, ins, n}, {LD_ASSISTANT, ans, 0}};
+    int marks;
+    size_t at;
+    char *text = ld_fmt_cut_markers(ins, &marks, &at);
+    if (marks > 1 || (marks && n != 1)) {
+        free(text);
+        return vs_set(st, VS_EINVAL, "%d image markers in the instruction for %d images (at most one, for one image)",
+                      marks, n), LD_SKIP_BAD_SAMPLE;
+    }
+    LdChatMsg m[2] = {{LD_USER, text, n, at}, {LD_ASSISTANT, ans, 0, 0}};
     LdSeq *q = &out->seq[0];
-    if (tc->render_chat(tc->ctx, m, 2, tc->image_token, tc->image_seq_len, &q->tok, &q->loss, st))
-        return LD_SKIP_BAD_SAMPLE;
+    int rc = tc->render_chat(tc->ctx, m, 2, tc->image_token, tc->image_seq_len, &q->tok, &q->loss, st);
+    free(text);
+    if (rc) return LD_SKIP_BAD_SAMPLE;
     return ld_fmt_find_runs(q, tc, n, st);
 }

@@ -33,11 +33,13 @@ void ld_ids_free(LdIds *a);
 
 /* ---- text ----------------------------------------------------------------- */
 typedef enum LdRole { LD_SYSTEM = 0, LD_USER, LD_ASSISTANT } LdRole;
-typedef struct LdChatMsg { LdRole role; const char *text; int n_images; } LdChatMsg;
+/* image_at: byte offset in text where the message's images render (0: before
+ * the text), i.e. where its first "<image>" marker stood (ld_fmt_cut_markers). */
+typedef struct LdChatMsg { LdRole role; const char *text; int n_images; size_t image_at; } LdChatMsg;
 
 /* How text becomes ids. encode appends the ids of len bytes of UTF-8 (no
  * specials). render_chat renders a conversation (images as runs of
- * image_seq_len image_token before each message's text) into ids and a mask
+ * image_seq_len image_token at each message's image_at) into ids and a mask
  * (1 on assistant-response tokens), as data/tokenizer.h's tok_render_chat. */
 typedef struct LdTextCodec {
     void *ctx;
@@ -51,8 +53,8 @@ typedef struct LdTextCodec {
 } LdTextCodec;
 
 /* A byte-level codec: id = byte value (0..255), image 256, bos 257, eos 258,
- * pad 259, role markers 260 + role. Chat: per message [260+role] + images +
- * text bytes + [eos]; mask 1 on assistant text bytes and its eos. For tests
+ * pad 259, role markers 260 + role. Chat: per message [260+role] + text bytes
+ * with the images at image_at + [eos]; mask 1 on assistant text bytes and its eos. For tests
  * and for `prepare --tokenizer bytes`. */
 LdTextCodec ld_codec_bytes(int image_seq_len);
 
@@ -134,5 +136,9 @@ int ld_fmt_find_runs(LdSeq *q, const LdTextCodec *tc, int n_img, VStatus *st);
 #define LD_MAX_IMAGES 64   /* per sample */
 int ld_fmt_image_refs(const LdRaw *raw, const char **refs, int max);
 const char *ld_fmt_field(const json_t *obj, const char *const *names);
+/* A malloc'd copy of text without its "<image>" markers (and the one '\n'
+ * after each); *n_marks: how many there were; *at: the byte offset in the
+ * copy where the first stood (0 when none), where the images then render. */
+char *ld_fmt_cut_markers(const char *text, int *n_marks, size_t *at);
 
 #endif

@@ -30,17 +30,24 @@ static const char *role_name(TokRole r) {
 /* Jinja's trim filter is Python's str.strip(): Unicode whitespace, plus \x1c-\x1f. */
 static int py_space(int32_t cp) { return tok_is_whitespace(cp) || (cp >= 0x1C && cp <= 0x1F); }
 
-/* Message content: image runs (user messages only) then the text; trimmed for llama3. */
+/* Message content: the text with the image runs (user messages only, each
+ * followed by a newline) at byte image_at; trimmed for llama3. "plain" (LLaVA
+ * stage 1) renders a user message as its images alone. */
 static void put_content(Render *r, const Tokenizer *t, const TokChatOpts *o, const TokMessage *m, int trim) {
     size_t start = r->b.n;
+    const char *text = m->text ? m->text : "";
+    int plain = !strcmp(o->format, "plain");
+    size_t at = m->role == TOK_USER && m->n_images > 0 && !plain ? m->image_at : 0, len = strlen(text);
+    if (at > len) at = len;
+    putn(r, text, at);
     if (m->role == TOK_USER && m->n_images > 0) {
         const char *img = tok_id_token(t, o->image_token);
         for (int i = 0; i < m->n_images; i++) {
             for (int k = 0; k < o->image_seq_len; k++) put(r, img);
-            if (strcmp(o->format, "plain") != 0) put(r, "\n");
+            if (!plain) put(r, "\n");
         }
     }
-    if (strcmp(o->format, "plain") != 0 || m->role != TOK_USER) put(r, m->text ? m->text : "");
+    if (!plain || m->role != TOK_USER) put(r, text + at);
     if (!trim) return;
     size_t a = start, e = r->b.n;
     while (a < e) {
@@ -81,7 +88,7 @@ static void render_chatml(Render *r, const Tokenizer *t, const TokChatOpts *o, c
 static void render_llama3(Render *r, const Tokenizer *t, const TokChatOpts *o, const TokMessage *m, size_t n) {
     int sys = n > 0 && m[0].role == TOK_SYSTEM;
     if (!sys && o->default_system) {   /* Llama 3's template injects none; honour an explicit one */
-        TokMessage s = {TOK_SYSTEM, o->default_system, 0};
+        TokMessage s = {TOK_SYSTEM, o->default_system, 0, 0};
         put(r, "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n");
         put_content(r, t, o, &s, 1);
         put(r, "<|eot_id|>");

@@ -71,7 +71,10 @@ typedef enum TokRole { TOK_SYSTEM = 0, TOK_USER, TOK_ASSISTANT } TokRole;
 typedef struct TokMessage {
     TokRole role;
     const char *text;     /* UTF-8 */
-    int n_images;         /* image placeholders to insert before the text */
+    int n_images;         /* image placeholders to insert into the text */
+    size_t image_at;      /* byte offset in text where they go (0: before it; clamped to
+                             the text's length), as a Hugging Face processor expands an
+                             "<image>" marker where it stands */
 } TokMessage;
 
 /* Renders a conversation with format "chatml" | "llama3" | "llava_v1" | "plain",

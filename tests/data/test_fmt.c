@@ -105,6 +105,24 @@ static void test_instruct(void) {
     check_row(&b, 0, tok, tgt, pos, doc, 8, "instruct");
     CHECK(b.n_span == 1 && b.spans[0].start == 1, "values differ");
     ld_batch_free(&b);
+    /* an "<image>" marker (and the newline after it) places the image where it stands */
+    run_first(LD_INSTRUCT, "instr_at.jsonl",
+              "{\"image\": \"a.timg\", \"question\": \"qr<image>\\ns\", \"answer\": \"A\"}\n", 12, 1, &b, NULL);
+    int32_t tok2[] = {USR, 'q', 'r', IM, IM, 's', EOS, AST, 'A', EOS};
+    int32_t tgt2[] = {-1, -1, -1, -1, -1, -1, -1, 'A', EOS, -1};
+    int32_t pos2[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+    int32_t doc2[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    check_row(&b, 0, tok2, tgt2, pos2, doc2, 10, "instruct, marker");
+    CHECK(b.n_span == 1 && b.spans[0].start == 3 && b.spans[0].len == 2, "span at %d", b.spans[0].start);
+    ld_batch_free(&b);
+    /* two markers for one image: refused, named */
+    LdStats s;
+    run_first(LD_INSTRUCT, "instr_2m.jsonl",
+              "{\"image\": \"a.timg\", \"question\": \"<image>q<image>\", \"answer\": \"A\"}\n"
+              "{\"image\": \"a.timg\", \"question\": \"q\", \"answer\": \"A\"}\n", 10, 1, &b, &s);
+    CHECK(s.seen == 2 && s.skipped == 1 && s.by_reason[LD_SKIP_BAD_SAMPLE] == 1, "seen %lld skipped %lld",
+          (long long)s.seen, (long long)s.skipped);
+    ld_batch_free(&b);
 }
 
 static void test_sft(void) {
@@ -215,13 +233,14 @@ static void test_llava_root(void) {
               "{\"from\": \"gpt\", \"value\": \"b\"}]}]",
               24, 1, &b, &s);
     image_root = NULL;
-    /* the marker's images go before the message text; two assistant turns carry loss */
-    int32_t tok[] = {USR, IM, IM, 'q', EOS, AST, 'a', EOS, USR, 'r', EOS, AST, 'b', EOS};
+    /* the marker's images go where it stands (after "q"); two assistant turns carry loss */
+    int32_t tok[] = {USR, 'q', IM, IM, EOS, AST, 'a', EOS, USR, 'r', EOS, AST, 'b', EOS};
     int32_t tgt[] = {-1, -1, -1, -1, -1, 'a', EOS, -1, -1, -1, -1, 'b', EOS, -1};
     int32_t pos[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13};
     int32_t doc[14] = {0};
     check_row(&b, 0, tok, tgt, pos, doc, 14, "llava");
     CHECK(s.skipped == 0 && b.n_img == 1 && b.pixels[0] == (20.0f * (1.0f / 255.0f) - 0.5f) / 0.5f, "image from the root");
+    CHECK(b.n_span == 1 && b.spans[0].start == 2, "span at %d", b.spans[0].start);
     ld_batch_free(&b);
 }
 

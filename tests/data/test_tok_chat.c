@@ -36,6 +36,7 @@ static void test_goldens(void) {
             msgs[k].role = !strcmp(role, "system") ? TOK_SYSTEM : !strcmp(role, "user") ? TOK_USER : TOK_ASSISTANT;
             msgs[k].text = json_string_value(json_object_get(m, "text"));
             msgs[k].n_images = (int)json_integer_value(json_object_get(m, "n_images"));
+            msgs[k].image_at = (size_t)json_integer_value(json_object_get(m, "image_at"));
         }
         TokChatOpts o = {.format = fmt, .image_token = tok_token_id(t, "<image>"),
                          .image_seq_len = (int)json_integer_value(json_object_get(c, "image_seq_len")),
@@ -79,7 +80,7 @@ static void test_errors(void) {
     Tokenizer *t = tok_load(tg_path("tests/golden/tok/gpt2.json", path, sizeof path), &st);
     CHECK(t != NULL, "%s", st.msg);
     if (!t) return;
-    TokMessage m[2] = {{TOK_USER, "hi", 1}, {TOK_SYSTEM, "late", 0}};
+    TokMessage m[2] = {{TOK_USER, "hi", 1, 0}, {TOK_SYSTEM, "late", 0, 0}};
     TokIds ids = {0}, mask = {0};
     TokChatOpts o = {.format = "nope"};
     CHECK(tok_render_chat(t, &o, m, 1, &ids, &mask, &st) != 0 && strstr(st.msg, "'nope' unknown"), "%s", st.msg);

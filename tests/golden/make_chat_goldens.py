@@ -8,9 +8,11 @@ the trained tokenizer and renders conversations with transformers'
 apply_chat_template(return_assistant_tokens_mask=True): ids and the
 reference assistant mask go to tests/golden/tok/chat.json.
 
-Image placeholders: a message with n images has its content prefixed by n
-runs of IMAGE_SEQ_LEN "<image>" tokens, each run followed by "\n" (LLaVA's
-"<image>\n"); the `plain` format (LLaVA stage 1) renders only "<image>" runs
+Image placeholders: a message with n images has n runs of IMAGE_SEQ_LEN
+"<image>" tokens, each run followed by "\n" (LLaVA's "<image>\n"), inserted
+at the message's image_at (a character offset into its text, 0 unless the
+conversation gives one; chat.json stores it in UTF-8 bytes, as
+TokMessage.image_at counts), as a processor expands a marker where it stands; the `plain` format (LLaVA stage 1) renders only "<image>" runs
 for the user turn, then the caption + "\n".
 """
 import json
@@ -58,7 +60,7 @@ SETUPS = [("chatml", "gpt2", SMOLLM2, None, "You are a helpful AI assistant name
           ("llava_v1", "mistral", LLAVA_V1, "<s>", VICUNA_SYSTEM),
           ("plain", "llama2", PLAIN, "<s>", None)]
 
-# (role, text, n_images)
+# (role, text, n_images[, image_at])
 CONVS = [
     [("user", "Hello! How are you?", 0), ("assistant", "I'm fine, thanks. And you?", 0)],
     [("system", "You answer briefly.", 0), ("user", "What is 2+2?", 0), ("assistant", "4.", 0),
@@ -68,15 +70,17 @@ CONVS = [
      ("user", "Why?", 0)],
     [("system", "Ты — помощник.", 0), ("user", "  Привет,  мир  ", 1), ("assistant", "Здравствуйте! Чем помочь?", 0)],
     [("user", "def f(x):\n    return x ** 2\n\nExplain.", 0), ("assistant", "It squares x.\n\n```python\nf(3) == 9\n```", 0)],
+    [("user", "What colour is the object at the top left?\n", 1, 43), ("assistant", "red", 0)],
+    [("user", "Что на картинке? Ответь кратко.", 1, 16), ("assistant", "Кот.", 0)],
 ]
 PLAIN_CONVS = [[("user", "", 1), ("assistant", "A red bus on a city street.", 0)],
                [("user", "ignored prompt", 1), ("assistant", "Два кота спят на диване.", 0)]]
 
 
-def content(fmt, text, n_images):
+def content(fmt, text, n_images, at=0):
     if fmt == "plain":
         return "<image>" * IMAGE_SEQ_LEN * n_images
-    return ("<image>" * IMAGE_SEQ_LEN + "\n") * n_images + text
+    return text[:at] + ("<image>" * IMAGE_SEQ_LEN + "\n") * n_images + text[at:]
 
 
 def main(out_dir):
@@ -89,9 +93,7 @@ def main(out_dir):
         convs = PLAIN_CONVS if fmt == "plain" else CONVS
         for ci, conv in enumerate(convs):
             for agp in ([False, True] if conv[-1][0] == "user" else [False]):
-                msgs = [{"role": r, "content": content(fmt, t, n) if r == "user" else t} for r, t, n in conv]
-                if fmt == "plain":   # the assistant turn is the caption, no image
-                    msgs = [{"role": r, "content": content(fmt, t, n) if r == "user" else t} for r, t, n in conv]
+                msgs = [{"role": m[0], "content": content(fmt, *m[1:]) if m[0] == "user" else m[1]} for m in conv]
                 out = tok.apply_chat_template(msgs, tokenize=True, add_generation_prompt=agp, return_dict=True,
                                               return_assistant_tokens_mask=True)
                 ids = list(out["input_ids"])
@@ -99,7 +101,9 @@ def main(out_dir):
                 assert len(ids) == len(mask)
                 cases.append({"format": fmt, "family": fam, "conv": ci, "default_system": default_system,
                               "image_seq_len": IMAGE_SEQ_LEN, "add_generation_prompt": agp,
-                              "messages": [{"role": r, "text": t, "n_images": n} for r, t, n in conv],
+                              "messages": [{"role": m[0], "text": m[1], "n_images": m[2],
+                                            "image_at": len(m[1][:m[3]].encode()) if len(m) > 3 else 0}
+                                           for m in conv],
                               "rendered": tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=agp),
                               "ids": ids, "mask": mask})
     with open(os.path.join(out_dir, "chat.json"), "w", encoding="utf-8") as f:

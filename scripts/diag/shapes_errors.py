@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from shapes_eval_hf import load, pixels, tar_records
+from shapes_eval_hf import load, option_logprobs, pixels, tar_records
 
 CELLS = ["at the top left", "at the top right", "at the bottom left", "at the bottom right", "at the top",
          "on the left", "in the center", "on the right", "at the bottom"]
@@ -64,14 +64,7 @@ def main():
         me = next(o for o in objs if o[3] == cell)
         col = 1 if q["type"] == "color" else 2
         norm = (lambda w: COLORS.get(w, w)) if col == 1 else (lambda w: SHAPES.get(w, w))
-        x = pixels(png, S, idefics)
-        pre = enc("<|im_start|>user\n") + [image_id] * n_tok + enc("\n" + q["question"] + "<|im_end|>\n<|im_start|>assistant\n")
-        lps = []
-        for c in q["choices"]:
-            a = enc(c + "<|im_end|>")
-            with torch.no_grad():
-                lg = m(input_ids=torch.tensor([pre + a]), pixel_values=x).logits[0].double().log_softmax(-1)
-            lps.append(sum(lg[len(pre) - 1 + i, a[i]].item() for i in range(len(a))))
+        lps = option_logprobs(m, enc, image_id, n_tok, q["question"], q["choices"], pixels(png, S, idefics))
         said = norm(q["choices"][int(np.argmax(lps))])
         others = {o[col] for o in objs if o is not me}
         k = 0 if said == me[col] else 1 if said in others else 2

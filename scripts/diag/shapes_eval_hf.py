@@ -45,6 +45,19 @@ def tar_records(pattern, ext):
                 yield tf.extractfile(mem[name]).read(), tf.extractfile(img).read() if img else None
 
 
+def option_logprobs(m, enc, image_id, n_tok, question, choices, x):
+    """Summed log-likelihood of each option (+ <|im_end|>) after the chatml prompt with the image tokens first,
+    as eval/shapes_eval.c scores it."""
+    pre = enc("<|im_start|>user\n") + [image_id] * n_tok + enc("\n" + question + "<|im_end|>\n<|im_start|>assistant\n")
+    lps = []
+    for c in choices:
+        a = enc(c + "<|im_end|>")
+        with torch.no_grad():
+            lg = m(input_ids=torch.tensor([pre + a]), pixel_values=x).logits[0].double().log_softmax(-1)
+        lps.append(sum(lg[len(pre) - 1 + i, a[i]].item() for i in range(len(a))))
+    return lps
+
+
 def lm_step(opt, params, logits, labels, clip=1.0):
     """One optimizer step on the mean cross-entropy of logits (..., V) against labels (...; -100 ignored),
     global-norm clipped; returns the loss."""
@@ -69,14 +82,7 @@ def main():
         q = json.loads(js)
         if q.get("text_only"):
             continue
-        x = pixels(png, S, idefics)
-        pre = enc("<|im_start|>user\n") + [image_id] * n_tok + enc("\n" + q["question"] + "<|im_end|>\n<|im_start|>assistant\n")
-        lps = []
-        for c in q["choices"]:
-            a = enc(c + "<|im_end|>")
-            with torch.no_grad():
-                lg = m(input_ids=torch.tensor([pre + a]), pixel_values=x).logits[0].double().log_softmax(-1)
-            lps.append(sum(lg[len(pre) - 1 + i, a[i]].item() for i in range(len(a))))
+        lps = option_logprobs(m, enc, image_id, n_tok, q["question"], q["choices"], pixels(png, S, idefics))
         s = stats[(q["type"], q["lang"])]
         s[0] += int(np.argmax(lps)) == q["answer_index"]
         s[1] += 1

@@ -50,7 +50,8 @@ int ld_fmt_instruct(const LdRaw *raw, const LdTextCodec *tc, const LdImageCodec 
     char *text = ld_fmt_cut_markers(ins, &marks, &at);
     if (marks > 1 || (marks && n != 1)) {
         free(text);
-        return vs_set(st, VS_EINVAL, "%d image markers in the instruction for %d images (at most one, for one image)",
+        return vs_set(st, VS_EINVAL,
+                      "%d <image> markers in the instruction for %d image(s): at most one, for a one-image record",
                       marks, n), LD_SKIP_BAD_SAMPLE;
     }
     LdChatMsg m[2] = {{LD_USER, text, n, at}, {LD_ASSISTANT, ans, 0, 0}};

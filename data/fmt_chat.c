@@ -6,8 +6,9 @@
  *      "<image>" markers (and one newline after each) are cut from the text
  *      and become that message's images, rendered where the first marker
  *      stood (as a Hugging Face processor expands it in place); images of a
- *      record with no marker go before the first user message's text. Text-only records are fine. Loss on
- *      assistant turns (the template's mask).
+ *      record with no marker go before the first user message's text.
+ *      Text-only records are fine. Loss on assistant turns (the template's
+ *      mask).
  * dpo: TRL {"prompt", "chosen", "rejected"} as strings or message lists, plus
  *      "images". Two sequences: template(prompt + chosen) and
  *      template(prompt + rejected); both repeat the prompt and use the same

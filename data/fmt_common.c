@@ -291,7 +291,6 @@ int ld_fmt_image_refs(const LdRaw *raw, const char **refs, int max) {
     return n;
 }
 
-/* First string field among names, or NULL. */
 char *ld_fmt_cut_markers(const char *text, int *n_marks, size_t *at) {
     size_t len = strlen(text), w = 0;
     char *o = malloc(len + 1);
@@ -311,6 +310,7 @@ char *ld_fmt_cut_markers(const char *text, int *n_marks, size_t *at) {
     return o;
 }
 
+/* First string field among names, or NULL. */
 const char *ld_fmt_field(const json_t *obj, const char *const *names) {
     for (; *names; names++) {
         json_t *v = json_object_get(obj, *names);

@@ -10,7 +10,8 @@
  *                          (+ KEY.png when the chat has "<image>"; text-only chats have none)
  *   dpo-NNNNN.tar          KEY.json {"prompt", "chosen", "rejected", "images"} + KEY.0.png (TRL)
  *   heldout-NNNNN.tar      KEY.json {"question", "answer", "choices", "answer_index",
- *                          "type", "lang", "text_only"} (+ KEY.png)
+ *                          "type", "lang", "text_only", "caption": the scene's English
+ *                          caption, "" for text-only} (+ KEY.png)
  *   repeat-NNNNN.tar       KEY.json {"question": "Repeat: WORDS", "answer": WORDS}, no image
  *                          (sh_repeat_words; the LLM's warm-up), 2 x samples
  *   shapes.json            written last: {"seed", "samples", "heldout", counts}; its presence

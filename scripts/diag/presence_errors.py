@@ -16,9 +16,8 @@ import collections, json, re, sys
 
 import numpy as np
 import torch
-from tokenizers import Tokenizer
 
-from shapes_eval_hf import load, option_logprobs, pixels, tar_records
+from shapes_eval_hf import scorer, tar_records
 from shapes_errors import COLORS, SHAPES, scene
 
 
@@ -36,11 +35,7 @@ def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
     torch.set_num_threads(1)
-    m, cfg, S, n_tok = load(sys.argv[1])
-    idefics = cfg.model_type == "idefics3"
-    image_id = cfg.image_token_id if idefics else cfg.image_token_index
-    tk = Tokenizer.from_file("configs/shapes_tokenizer.json")
-    enc = lambda s: tk.encode(s, add_special_tokens=False).ids
+    score = scorer(sys.argv[1])
     tally = collections.defaultdict(lambda: [0, 0])   # split -> [right, n]
     for js, png in tar_records(sys.argv[2], "json"):
         q = json.loads(js)
@@ -55,7 +50,7 @@ def main():
         else:
             c, s = any(o[1] == color for o in objs), any(o[2] == shape for o in objs)
             split = "no: " + ("both, apart" if c and s else "colour only" if c else "shape only" if s else "neither")
-        lps = option_logprobs(m, enc, image_id, n_tok, q["question"], q["choices"], pixels(png, S, idefics))
+        lps = score(q["question"], q["choices"], png)
         ok = int(np.argmax(lps)) == q["answer_index"]
         for key in (f"all {q['lang']}", split, f"{split} ({len(objs)} obj)"):
             tally[key][0] += ok

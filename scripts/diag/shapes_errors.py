@@ -14,9 +14,8 @@ import collections, json, re, sys
 
 import numpy as np
 import torch
-from tokenizers import Tokenizer
 
-from shapes_eval_hf import load, option_logprobs, pixels, tar_records
+from shapes_eval_hf import scorer, tar_records
 
 CELLS = ["at the top left", "at the top right", "at the bottom left", "at the bottom right", "at the top",
          "on the left", "in the center", "on the right", "at the bottom"]
@@ -47,11 +46,7 @@ def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
     torch.set_num_threads(1)
-    m, cfg, S, n_tok = load(sys.argv[1])
-    idefics = cfg.model_type == "idefics3"
-    image_id = cfg.image_token_id if idefics else cfg.image_token_index
-    tk = Tokenizer.from_file("configs/shapes_tokenizer.json")
-    enc = lambda s: tk.encode(s, add_special_tokens=False).ids
+    score = scorer(sys.argv[1])
     # (type, key) -> [right, other object, misread]
     tally = collections.defaultdict(lambda: [0, 0, 0])
     confusions, base = collections.Counter(), collections.defaultdict(lambda: [0, 0])
@@ -64,7 +59,7 @@ def main():
         me = next(o for o in objs if o[3] == cell)
         col = 1 if q["type"] == "color" else 2
         norm = (lambda w: COLORS.get(w, w)) if col == 1 else (lambda w: SHAPES.get(w, w))
-        lps = option_logprobs(m, enc, image_id, n_tok, q["question"], q["choices"], pixels(png, S, idefics))
+        lps = score(q["question"], q["choices"], png)
         said = norm(q["choices"][int(np.argmax(lps))])
         others = {o[col] for o in objs if o is not me}
         k = 0 if said == me[col] else 1 if said in others else 2

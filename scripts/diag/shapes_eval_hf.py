@@ -58,6 +58,17 @@ def option_logprobs(m, enc, image_id, n_tok, question, choices, x):
     return lps
 
 
+def scorer(ck, tokfile="configs/shapes_tokenizer.json"):
+    """score(question, choices, png) -> option_logprobs for the checkpoint ck, as eval/shapes_eval.c scores."""
+    m, cfg, S, n_tok = load(ck)
+    idefics = cfg.model_type == "idefics3"
+    image_id = cfg.image_token_id if idefics else cfg.image_token_index
+    tk = Tokenizer.from_file(tokfile)
+    enc = lambda s: tk.encode(s, add_special_tokens=False).ids
+    return lambda question, choices, png: option_logprobs(m, enc, image_id, n_tok, question, choices,
+                                                          pixels(png, S, idefics))
+
+
 def lm_step(opt, params, logits, labels, clip=1.0):
     """One optimizer step on the mean cross-entropy of logits (..., V) against labels (...; -100 ignored),
     global-norm clipped; returns the loss."""
@@ -72,17 +83,13 @@ def lm_step(opt, params, logits, labels, clip=1.0):
 def main():
     ck, tar = sys.argv[1], sys.argv[2]
     tokfile = sys.argv[3] if len(sys.argv) > 3 else "configs/shapes_tokenizer.json"
-    m, cfg, S, n_tok = load(ck)
-    idefics = cfg.model_type == "idefics3"
-    image_id = cfg.image_token_id if idefics else cfg.image_token_index
-    tk = Tokenizer.from_file(tokfile)
-    enc = lambda s: tk.encode(s, add_special_tokens=False).ids
+    score = scorer(ck, tokfile)
     stats = collections.defaultdict(lambda: [0, 0])
     for js, png in tar_records(tar, "json"):
         q = json.loads(js)
         if q.get("text_only"):
             continue
-        lps = option_logprobs(m, enc, image_id, n_tok, q["question"], q["choices"], pixels(png, S, idefics))
+        lps = score(q["question"], q["choices"], png)
         s = stats[(q["type"], q["lang"])]
         s[0] += int(np.argmax(lps)) == q["answer_index"]
         s[1] += 1

@@ -9,7 +9,7 @@ a look-up that binds colour to shape on one image token answers these).
 A model that checks colour and shape separately ("bag of features") gets
 every split right except "both, apart".
 
-  .venv/bin/python scripts/diag/presence_errors.py runs/shapes/ckpt-00005000 \\
+  .venv/bin/python scripts/diag/presence_errors.py runs/shapes/ckpt-00005800 \\
       "DIR/heldout-0000[0-2].tar"
 """
 import collections, json, re, sys
@@ -24,11 +24,9 @@ from shapes_errors import COLORS, SHAPES, scene
 def asked_pair(q):
     text = q["question"].rstrip("?")
     if q["lang"] == "en":
-        w = re.match(r"Is there an? (\w+) (\w+) in the picture", text).groups()
-    else:
-        w = text.split()[-2:]
-        w = (COLORS[w[0]], SHAPES[w[1]])
-    return w
+        return re.match(r"Is there an? (\w+) (\w+) in the picture", text).groups()
+    color, shape = text.split()[-2:]
+    return COLORS[color], SHAPES[shape]
 
 
 def main():

@@ -9,12 +9,42 @@
  * row_mask (R) f32: master is viewed as (R, numel / R) and rows whose mask is
  * 0 are left untouched (no update, no decay, moments unchanged), which is how
  * frozen rows of an embedding (e.g. old vocabulary) stay exact.
- * Elementwise, so any schedule gives the same bits.
+ * Elementwise, so any schedule gives the same bits; the AVX2 build of the
+ * span kernel does the same IEEE operations (no FMA contraction in C11 mode,
+ * sqrt and division are exact), so it gives the same bits as the base build.
+ * Work is cut into fixed spans of ADAMW_SPAN elements, so a single large
+ * tensor (the usual case: R = 1) uses every thread.
  */
+#include "kernels/cpu/cpu_loops.h"
 #include "kernels/cpu/cpu_ops.h"
 
 #include <math.h>
 #include <string.h>
+
+typedef struct AdamWK {
+    float b1, b2, eps, gs, step_size, decay, bc2_sqrt;
+} AdamWK;
+
+/* elements [0, n) of one span */
+CPU_INLINE void adamw_span_body(const AdamWK *k, float *p, float *M, float *Vv, const float *g, int64_t n) {
+    const float b1 = k->b1, b2 = k->b2, eps = k->eps, gs = k->gs, step_size = k->step_size, decay = k->decay,
+                bc2_sqrt = k->bc2_sqrt;
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        const float gi = g[i] * gs;
+        const float mi = b1 * M[i] + (1.0f - b1) * gi;
+        const float vi = b2 * Vv[i] + (1.0f - b2) * gi * gi;
+        M[i] = mi;
+        Vv[i] = vi;
+        // torch order: decay first (p * (1 - lr wd)), then the Adam step
+        p[i] = p[i] * decay - step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
+    }
+}
+CPU_DUAL(adamw_span, (const AdamWK *k, float *p, float *M, float *Vv, const float *g, int64_t n),
+         (k, p, M, Vv, g, n))
+
+/* elements per parallel span: 64 KB of each of the four arrays */
+#define ADAMW_SPAN ((int64_t)16384)
 
 void cpu_adamw(Backend *be, const AdamWDesc *d, Tensor *master, Tensor *param, const Tensor *grad, Tensor *m,
                Tensor *v, const Tensor *row_mask) {
@@ -36,23 +66,28 @@ void cpu_adamw(Backend *be, const AdamWDesc *d, Tensor *master, Tensor *param, c
         cols = N / R;
         mask = cpu_f32(row_mask, op);
     }
-    const float b1 = d->beta1, b2 = d->beta2, eps = d->eps, lr = d->lr, wd = d->weight_decay, gs = d->grad_scale;
     /* bias corrections in double: b^step for large step underflows gracefully */
-    const float bc1 = (float)(1.0 - pow((double)b1, (double)d->step));
-    const float bc2_sqrt = (float)sqrt(1.0 - pow((double)b2, (double)d->step));
-    const float step_size = lr / bc1, decay = 1.0f - lr * wd;
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < R; r++) {
-        if (mask && mask[r] == 0.0f) continue;
-        for (int64_t c = 0; c < cols; c++) {
-            const int64_t i = r * cols + c;
-            const float gi = g[i] * gs;
-            const float mi = b1 * M[i] + (1.0f - b1) * gi;
-            const float vi = b2 * Vv[i] + (1.0f - b2) * gi * gi;
-            M[i] = mi;
-            Vv[i] = vi;
-            // torch order: decay first (p * (1 - lr wd)), then the Adam step
-            p[i] = p[i] * decay - step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
+    const float lr = d->lr;
+    const AdamWK k = {.b1 = d->beta1,
+                      .b2 = d->beta2,
+                      .eps = d->eps,
+                      .gs = d->grad_scale,
+                      .step_size = lr / (float)(1.0 - pow((double)d->beta1, (double)d->step)),
+                      .decay = 1.0f - lr * d->weight_decay,
+                      .bc2_sqrt = (float)sqrt(1.0 - pow((double)d->beta2, (double)d->step))};
+    const int64_t nspan = (N + ADAMW_SPAN - 1) / ADAMW_SPAN;
+#pragma omp parallel for schedule(static) if (nspan > 1)
+    for (int64_t sp = 0; sp < nspan; sp++) {
+        const int64_t lo = sp * ADAMW_SPAN, hi = cpu_min64(N, lo + ADAMW_SPAN);
+        if (!mask) {
+            adamw_span(&k, p + lo, M + lo, Vv + lo, g + lo, hi - lo);
+            continue;
+        }
+        /* the span's pieces of each row; rows with mask 0 are skipped */
+        for (int64_t i = lo; i < hi;) {
+            const int64_t r = i / cols, e = cpu_min64(hi, (r + 1) * cols);
+            if (mask[r] != 0.0f) adamw_span(&k, p + i, M + i, Vv + i, g + i, e - i);
+            i = e;
         }
     }
     if (param && param != master) {

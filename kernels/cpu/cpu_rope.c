@@ -15,6 +15,7 @@
  * accumulates. */
 #include "kernels/cpu/cpu_loops.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/cpu_scratch.h"
 
 #include <math.h>
 
@@ -50,8 +51,17 @@ static void rope_inv_freq(const char *op, const RopeDesc *d, float *inv) {
     }
 }
 
-static void rope_impl(const char *op, Tensor *out_t, const Tensor *in_t, const Tensor *pos, const RopeDesc *d,
-                      int backward) {
+/* cos and sign * sin of pos * inv[i] for i < half into cs, sn */
+static void rope_angles(float p, const float *inv, int half, float sgn, float *cs, float *sn) {
+    for (int i = 0; i < half; i++) {
+        float ang = p * inv[i]; /* float32 product, as position_ids.float() * inv_freq */
+        cs[i] = (float)cos((double)ang);
+        sn[i] = sgn * (float)sin((double)ang);
+    }
+}
+
+static void rope_impl(Backend *be, const char *op, Tensor *out_t, const Tensor *in_t, const Tensor *pos,
+                      const RopeDesc *d, int backward) {
     if (!d) VLMC_PANIC("%s: RopeDesc is NULL", op);
     if (!in_t || !out_t || in_t->ndim < 2) VLMC_PANIC("%s: input must be (N, H, D)", op);
     be_check_numel(op, out_t, in_t->numel, backward ? "dinp" : "out");
@@ -74,14 +84,34 @@ static void rope_impl(const char *op, Tensor *out_t, const Tensor *in_t, const T
     const float *x = cpu_f32(in_t, op);
     float *o = cpu_f32(out_t, op);
     const float sgn = backward ? -1.0f : 1.0f;
+    /* Packed rows repeat small positions (a batch of 8 x 96 tokens has 96
+     * distinct ones), and cos/sin in double cost more than the rotation: when
+     * the positions are 0..P-1 with P < N, they are computed once per position
+     * into a (P, half) table in scratch. Same formula, so the same bits. */
+    int32_t pmin = 0, pmax = -1;
+    for (int64_t t = 0; t < N; t++) {
+        if (pp[t] < pmin) pmin = pp[t];
+        if (pp[t] > pmax) pmax = pp[t];
+    }
+    const int64_t P = (int64_t)pmax + 1;
+    const int table = pmin >= 0 && P < N;
+    size_t mark = be_mark(be, BUF_SCRATCH);
+    float *tab = NULL;
+    if (table) {
+        tab = cpu_scratch_f32(be, 2 * P * half, op); /* cos (P, half), then sin (P, half) */
+        if (!tab) return;
+#pragma omp parallel for schedule(static) if (P * half >= 4096)
+        for (int64_t q = 0; q < P; q++) rope_angles((float)q, inv, half, sgn, tab + q * half, tab + (P + q) * half);
+    }
 #pragma omp parallel for schedule(static) if (in_t->numel >= CPU_PAR_MIN)
     for (int64_t t = 0; t < N; t++) {
-        float cs[ROPE_MAX_HALF], sn[ROPE_MAX_HALF];
-        const float p = (float)pp[t];
-        for (int i = 0; i < half; i++) {
-            float ang = p * inv[i]; /* float32 product, as position_ids.float() * inv_freq */
-            cs[i] = (float)cos((double)ang);
-            sn[i] = sgn * (float)sin((double)ang);
+        float cbuf[ROPE_MAX_HALF], sbuf[ROPE_MAX_HALF];
+        const float *cs = cbuf, *sn = sbuf;
+        if (table) {
+            cs = tab + (int64_t)pp[t] * half;
+            sn = tab + (P + pp[t]) * half;
+        } else {
+            rope_angles((float)pp[t], inv, half, sgn, cbuf, sbuf);
         }
         for (int64_t h = 0; h < H; h++) {
             const float *xr = x + (t * H + h) * D;
@@ -105,16 +135,15 @@ static void rope_impl(const char *op, Tensor *out_t, const Tensor *in_t, const T
             }
         }
     }
+    be_reset(be, BUF_SCRATCH, mark);
 }
 
 // inp, out: (N, H, D); pos: (N)
 void cpu_rope(Backend *be, Tensor *out, const Tensor *inp, const Tensor *pos, const RopeDesc *d) {
-    (void)be;
-    rope_impl("rope", out, inp, pos, d, 0);
+    rope_impl(be, "rope", out, inp, pos, d, 0);
 }
 
 // dinp += R(-angle) dout
 void cpu_rope_backward(Backend *be, Tensor *dinp, const Tensor *dout, const Tensor *pos, const RopeDesc *d) {
-    (void)be;
-    rope_impl("rope_backward", dinp, dout, pos, d, 1);
+    rope_impl(be, "rope_backward", dinp, dout, pos, d, 1);
 }

@@ -1,7 +1,9 @@
 /* tests/bench/bench_ops.c — times the CPU backend's ops at the sizes of a
  * 135M-parameter LLM (T=512, C=576, V=49152, 9 query heads / 3 kv heads of
- * 64, MLP 1536). A benchmark program, not a test: tests/bench/ops runs it
- * beside bench_ops_torch.py and prints the ratios.
+ * 64, MLP 1536), plus RoPE on q and k of packed rows (documents of 128
+ * tokens) and one AdamW step on 8M parameters. A benchmark program, not a
+ * test: tests/bench/ops runs it beside bench_ops_torch.py and prints the
+ * ratios.
  *
  * Usage: bench_ops [--batch B] [--reps R] [--only NAME] [--clock wall|cpu]
  * --clock cpu times process CPU time instead of wall time: steadier on a
@@ -140,6 +142,25 @@ static void xe_fwd_bwd(void *p) {
     op_xent(g_be, e->logp, e->dx, e->dw, e->x, e->w, e->tg, e->wt, g_xent_chunk);
 }
 
+/* ---- rope on q and k, forward and backward, positions restarting every 128 tokens */
+typedef struct RP { RopeDesc d; Tensor *q, *k, *pos, *dq, *dk; } RP;
+static void rp_fwd_bwd(void *p) {
+    RP *r = p;
+    op_rope(g_be, r->q, r->q, r->pos, &r->d);
+    op_rope(g_be, r->k, r->k, r->pos, &r->d);
+    op_rope_backward(g_be, r->dq, r->q, r->pos, &r->d);
+    op_rope_backward(g_be, r->dk, r->k, r->pos, &r->d);
+}
+
+/* ---- one AdamW step on a flat parameter */
+enum { ADAMW_N = 8 << 20 };
+typedef struct AW { Tensor *p, *g, *m, *v; int64_t step; } AW;
+static void aw_step(void *p) {
+    AW *a = p;
+    AdamWDesc d = {1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, ++a->step, 1.0f};
+    op_adamw(g_be, &d, a->p, NULL, a->g, a->m, a->v, NULL);
+}
+
 int main(int argc, char **argv) {
     int64_t B = 1;
     for (int i = 1; i < argc; i++) {
@@ -214,6 +235,31 @@ int main(int argc, char **argv) {
     rn.dw = rand_tensor(1, cs, 0);
     bench("rmsnorm_fwd", rn_fwd, &rn, g_reps * 5);
     bench("rmsnorm_fwd_bwd", rn_fwd_bwd, &rn, g_reps * 5);
+
+    RP rp = {.d = {.theta = 10000.0f, .rot_dim = HD}};
+    int64_t rqs[3] = {N, HQ, HD}, rks[3] = {N, HKV, HD};
+    rp.q = rand_tensor(3, rqs, 1);
+    rp.k = rand_tensor(3, rks, 1);
+    rp.dq = rand_tensor(3, rqs, 0);
+    rp.dk = rand_tensor(3, rks, 0);
+    {
+        int32_t *pos = malloc((size_t)N * sizeof *pos);
+        if (!pos) return 1;
+        for (int64_t i = 0; i < N; i++) pos[i] = (int32_t)(i % 128);
+        rp.pos = be_alloc(g_be, BUF_ACTS, DT_I32, 1, ns, &st);
+        if (!rp.pos) return 1;
+        be_upload(g_be, rp.pos, pos);
+        free(pos);
+    }
+    bench("rope_fwd_bwd", rp_fwd_bwd, &rp, g_reps * 5);
+
+    AW aw = {0};
+    int64_t as[1] = {ADAMW_N};
+    aw.p = rand_tensor(1, as, 0.05f);
+    aw.g = rand_tensor(1, as, 0.01f);
+    aw.m = rand_tensor(1, as, 0);
+    aw.v = rand_tensor(1, as, 0);
+    bench("adamw_8M", aw_step, &aw, g_reps);
 
     XE xe;
     int64_t vs[2] = {V, C};

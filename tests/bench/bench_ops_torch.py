@@ -1,6 +1,8 @@
 """tests/bench/bench_ops_torch.py — PyTorch eager timings of the ops that
 tests/bench/bench_ops.c times, at the same sizes (135M LLM: T=512, C=576,
-V=49152, 9 query heads / 3 kv heads of 64, MLP 1536), the same thread count
+V=49152, 9 query heads / 3 kv heads of 64, MLP 1536; RoPE as transformers'
+Llama applies it, with positions restarting every 128 tokens; one step of
+torch.optim.AdamW with its defaults on 8M parameters), the same thread count
 and the same output format:
   CONFIG key value...
   RESULT name median_ms min_ms
@@ -108,6 +110,37 @@ dyr = torch.randn(N, C)
 with torch.no_grad():
     bench("rmsnorm_fwd", lambda: F.rms_norm(xr, (C,), wr, 1e-5), R * 5)
 bench("rmsnorm_fwd_bwd", lambda: F.rms_norm(xr, (C,), wr, 1e-5).backward(dyr), R * 5)
+
+# rope on q and k as transformers' Llama does it (cos/sin from the position ids
+# once per forward, q * cos + rotate_half(q) * sin), forward and backward
+qr = torch.randn(N, HQ, HD, requires_grad=True)
+kr = torch.randn(N, HKV, HD, requires_grad=True)
+pos = torch.arange(N) % 128
+inv_freq = 1.0 / (10000.0 ** (torch.arange(0, HD, 2, dtype=torch.int64).float() / HD))
+dqr, dkr = torch.randn(N, HQ, HD), torch.randn(N, HKV, HD)
+
+
+def rotate_half(t):
+    t1, t2 = t[..., : HD // 2], t[..., HD // 2:]
+    return torch.cat((-t2, t1), dim=-1)
+
+
+def rope_fb():
+    freqs = pos[:, None].float() * inv_freq[None, :]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    cos, sin = emb.cos()[:, None, :], emb.sin()[:, None, :]
+    qo = qr * cos + rotate_half(qr) * sin
+    ko = kr * cos + rotate_half(kr) * sin
+    torch.autograd.backward((qo, ko), (dqr, dkr))
+
+
+bench("rope_fwd_bwd", rope_fb, R * 5)
+
+# one AdamW step (torch.optim.AdamW defaults for CPU tensors) on a flat parameter
+pa = torch.nn.Parameter(torch.randn(8 << 20) * 0.05)
+pa.grad = torch.randn(8 << 20) * 0.01
+opt = torch.optim.AdamW([pa], lr=1e-4, weight_decay=0.01)
+bench("adamw_8M", opt.step, R)
 
 # classifier + cross-entropy: full logits (N, V), per-token log-probs forward
 xe = torch.randn(N, C, requires_grad=True)

@@ -2,8 +2,15 @@
  * (1) against torch.optim.AdamW (golden tests/golden/adamw_ops_b.txt made by
  *     tests/golden/make_adamw.py: two groups with their own lr / wd, 6 steps);
  * (2) against a float64 reference of the ops.h formula over several steps with
- *     grad_scale != 1 and a row mask, masked rows bitwise untouched. */
+ *     grad_scale != 1 and a row mask, masked rows bitwise untouched;
+ * (3) on tensors of several parallel spans, with and without a row mask whose
+ *     rows straddle the spans, on 1 and 2 threads and with the AVX2 and the
+ *     base-ISA kernels: every result equals, bit for bit, the formula
+ *     evaluated one element at a time in float32. */
 #include <math.h>
+#include <omp.h>
+
+#include "kernels/cpu/cpu_loops.h"
 
 #include "ops_b_testutil.h"
 
@@ -113,4 +120,63 @@ static void test_vs_float64_masked(void) {
     be_destroy(be);
 }
 
-TEST_MAIN({"vs_torch", test_vs_torch}, {"vs_float64_masked", test_vs_float64_masked})
+/* the ops.h formula, one element at a time, float32, torch's order */
+static void scalar_adamw(const AdamWDesc *d, float *p, float *m, float *v, const float *g, const float *mask,
+                         int64_t N, int64_t cols) {
+    const float bc1 = (float)(1.0 - pow((double)d->beta1, (double)d->step));
+    const float bc2_sqrt = (float)sqrt(1.0 - pow((double)d->beta2, (double)d->step));
+    const float step_size = d->lr / bc1, decay = 1.0f - d->lr * d->weight_decay;
+    for (int64_t i = 0; i < N; i++) {
+        if (mask && mask[i / cols] == 0.0f) continue;
+        const float gi = g[i] * d->grad_scale;
+        const float mi = d->beta1 * m[i] + (1.0f - d->beta1) * gi;
+        const float vi = d->beta2 * v[i] + (1.0f - d->beta2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = p[i] * decay - step_size * mi / (sqrtf(vi) / bc2_sqrt + d->eps);
+    }
+}
+
+static void test_spans_bitwise(void) {
+    enum { R = 37, Cc = 1429, N = R * Cc }; /* 52873 elements: 4 spans of 16384, rows across span edges */
+    TRng r = {5};
+    float *p0 = tmalloc_f(N), *m0 = tmalloc_f(N), *v0 = tmalloc_f(N), *g = tmalloc_f(N), mask[R];
+    trng_fill(&r, p0, N, 1.0f);
+    trng_fill(&r, m0, N, 0.01f);
+    for (int i = 0; i < N; i++) v0[i] = 1e-4f * (1.0f + trng_unif(&r));
+    trng_fill(&r, g, N, 1.0f);
+    for (int i = 0; i < R; i++) mask[i] = (float)(i % 3 != 1);
+    const AdamWDesc d = {3e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 7, 0.5f};
+    int saved = omp_get_max_threads();
+    for (int masked = 0; masked < 2; masked++) {
+        float *wp = tmalloc_f(N), *wm = tmalloc_f(N), *wv = tmalloc_f(N);
+        memcpy(wp, p0, N * sizeof(float));
+        memcpy(wm, m0, N * sizeof(float));
+        memcpy(wv, v0, N * sizeof(float));
+        scalar_adamw(&d, wp, wm, wv, g, masked ? mask : NULL, N, Cc);
+        for (int isa = 0; isa < 2; isa++)
+            for (int th = 1; th <= 2; th++) {
+                cpu_force_isa(isa);
+                omp_set_num_threads(th);
+                Backend *be = tcpu();
+                int64_t sh[2] = {R, Cc}, rs[1] = {R};
+                Tensor *tp = tnew_f(be, 2, sh, p0), *tm = tnew_f(be, 2, sh, m0), *tv = tnew_f(be, 2, sh, v0);
+                Tensor *tg = tnew_f(be, 2, sh, g), *tmask = tnew_f(be, 1, rs, mask);
+                op_adamw(be, &d, tp, NULL, tg, tm, tv, masked ? tmask : NULL);
+                float *gp = tget(be, tp), *gm = tget(be, tm), *gv = tget(be, tv);
+                CHECK(!memcmp(gp, wp, N * sizeof(float)) && !memcmp(gm, wm, N * sizeof(float)) &&
+                          !memcmp(gv, wv, N * sizeof(float)),
+                      "masked %d, %s kernels, %d thread(s): differs from the element-wise formula", masked,
+                      isa ? "AVX2 (if present)" : "base", th);
+                free(gp); free(gm); free(gv);
+                be_destroy(be);
+            }
+        free(wp); free(wm); free(wv);
+    }
+    cpu_force_isa(-1);
+    omp_set_num_threads(saved);
+    free(p0); free(m0); free(v0); free(g);
+}
+
+TEST_MAIN({"vs_torch", test_vs_torch}, {"vs_float64_masked", test_vs_float64_masked},
+          {"spans_bitwise", test_spans_bitwise})

@@ -2,7 +2,9 @@
  * and Llama-3 scaled frequencies, partial rotary dims, in place), the backward
  * by finite differences, R^T R = I, and against transformers' own
  * LlamaRotaryEmbedding + apply_rotary_pos_emb outputs (golden file made by
- * tests/golden/make_rope.py) at positions up to 8191. */
+ * tests/golden/make_rope.py) at positions up to 8191; packed rows (positions
+ * repeating, cos/sin from a per-position table) give the same bits as the
+ * tokens roped one at a time. */
 #include "op_testutil.h"
 
 /* float64 inv_freq, including transformers' llama3 rescaling */
@@ -140,6 +142,47 @@ static void test_rope_vs_transformers(void) {
     be_destroy(be);
 }
 
+/* Packed rows repeat positions 0..P-1 with P < N, which the op serves from
+   a per-position cos/sin table: forward and backward must equal, bit for
+   bit, the same tokens roped one call per token (P = pos + 1 > N = 1, the
+   per-token path). */
+static void test_rope_table_bits(void) {
+    enum { ROWS = 4, TL = 50, N = ROWS * TL, H = 3, D = 32, RE = H * D };
+    Backend *be = tu_backend();
+    TuRng rng = {77};
+    int32_t pos[N];
+    for (int t = 0; t < N; t++) pos[t] = t % TL;
+    RopeDesc cases[2] = {{.theta = 10000, .rot_dim = 24},
+                         {.theta = 500000, .rot_dim = D, .scaling = ROPE_LLAMA3, .factor = 8, .low_freq_factor = 1,
+                          .high_freq_factor = 4, .original_max_pos = 16}};
+    int64_t xs[3] = {N, H, D}, ps[1] = {N}, x1s[3] = {1, H, D}, p1s[1] = {1};
+    for (int c = 0; c < 2; c++) {
+        float *hx, *hg0;
+        Tensor *x = tu_tensor(be, &rng, 3, xs, -1, 1, &hx), *y = tu_alloc(be, DT_F32, 3, xs);
+        Tensor *dx = tu_tensor(be, &rng, 3, xs, -1, 1, &hg0), *p = tu_from_i32(be, 1, ps, pos);
+        op_rope(be, y, x, p, &cases[c]);
+        op_rope_backward(be, dx, x, p, &cases[c]); /* dx0 + R^-1 x */
+        float *yf = tu_get(be, y), *df = tu_get(be, dx);
+        Tensor *x1 = tu_alloc(be, DT_F32, 3, x1s), *y1 = tu_alloc(be, DT_F32, 3, x1s), *d1 = tu_alloc(be, DT_F32, 3, x1s);
+        int same = 1;
+        for (int t = 0; t < N; t++) {
+            Tensor *p1 = tu_from_i32(be, 1, p1s, &pos[t]);
+            be_upload(be, x1, hx + t * RE);
+            be_upload(be, d1, hg0 + t * RE);
+            op_rope(be, y1, x1, p1, &cases[c]);
+            op_rope_backward(be, d1, x1, p1, &cases[c]);
+            float *a = tu_get(be, y1), *b = tu_get(be, d1);
+            same &= memcmp(a, yf + t * RE, RE * sizeof *a) == 0 && memcmp(b, df + t * RE, RE * sizeof *b) == 0;
+            free(a);
+            free(b);
+        }
+        CHECK(same, "case %d: packed rope differs from per-token rope", c);
+        free(yf); free(df); free(hx); free(hg0);
+        be_reset(be, BUF_SCRATCH, 0);
+    }
+    be_destroy(be);
+}
+
 /* bad descriptors and shapes panic with a message naming the op */
 typedef struct BadRope { Backend *be; int which; } BadRope;
 
@@ -171,4 +214,5 @@ static void report(void) {
 }
 
 TEST_MAIN({"rope_vs_f64", test_rope_vs_f64}, {"rope_vs_transformers", test_rope_vs_transformers},
-          {"rope_bad_input", test_rope_bad_input}, {"report", report})
+          {"rope_table_bits", test_rope_table_bits}, {"rope_bad_input", test_rope_bad_input},
+          {"report", report})

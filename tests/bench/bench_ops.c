@@ -1,7 +1,8 @@
 /* tests/bench/bench_ops.c — times the CPU backend's ops at the sizes of a
  * 135M-parameter LLM (T=512, C=576, V=49152, 9 query heads / 3 kv heads of
- * 64, MLP 1536), plus RoPE on q and k of packed rows (documents of 128
- * tokens) and one AdamW step on 8M parameters. A benchmark program, not a
+ * 64, MLP 1536), plus causal attention over packed rows (documents of
+ * 20-120 tokens, segment ids as the loader writes them), RoPE on q and k of
+ * packed rows (documents of 128 tokens) and one AdamW step on 8M parameters. A benchmark program, not a
  * test: tests/bench/ops runs it beside bench_ops_torch.py and prints the
  * ratios.
  *
@@ -119,6 +120,29 @@ static void at_fwd_bwd(void *p) {
     op_attention_backward(g_be, &a->d, a->dq, a->dk, a->dv, a->dout, a->o, a->lse, a->q, a->k, a->v, NULL, NULL);
 }
 
+/* ---- the same attention over packed documents (q_seg = k_seg) */
+typedef struct ATP { AT at; Tensor *seg; } ATP;
+static void atp_fwd_bwd(void *p) {
+    ATP *a = p;
+    op_attention(g_be, &a->at.d, a->at.o, a->at.lse, a->at.q, a->at.k, a->at.v, a->seg, a->seg);
+    op_attention_backward(g_be, &a->at.d, a->at.dq, a->at.dk, a->at.dv, a->at.dout, a->at.o, a->at.lse, a->at.q,
+                          a->at.k, a->at.v, a->seg, a->seg);
+}
+
+/* Document lengths of the packed-attention case: 20-120 tokens from a fixed
+ * sequence, the last one cut at the row end (bench_ops_torch.py uses the same). */
+static void packed_segments(int32_t *seg, int64_t B) {
+    unsigned x = 12345;
+    for (int64_t b = 0; b < B; b++) {
+        int32_t s = 0;
+        for (int64_t t = 0; t < T; s++) {
+            x = x * 1103515245u + 12345u;
+            int64_t len = 20 + (x >> 16) % 101;
+            for (int64_t k = 0; k < len && t < T; k++, t++) seg[b * T + t] = s;
+        }
+    }
+}
+
 /* ---- rmsnorm over C */
 typedef struct RN { Tensor *x, *w, *y, *rstd, *dy, *dx, *dw; } RN;
 static void rn_fwd(void *p) {
@@ -223,6 +247,18 @@ int main(int argc, char **argv) {
     at.dv = rand_tensor(4, ks, 0);
     bench("attention_fwd", at_fwd, &at, g_reps);
     bench("attention_fwd_bwd", at_fwd_bwd, &at, g_reps);
+    ATP atp = {.at = at};
+    {
+        int64_t ss[1] = {B * T};
+        int32_t *seg = malloc((size_t)(B * T) * sizeof *seg);
+        if (!seg) return 1;
+        packed_segments(seg, B);
+        atp.seg = be_alloc(g_be, BUF_ACTS, DT_I32, 1, ss, &st);
+        if (!atp.seg) return 1;
+        be_upload(g_be, atp.seg, seg);
+        free(seg);
+    }
+    bench("attention_packed_fwd_bwd", atp_fwd_bwd, &atp, g_reps);
 
     RN rn;
     int64_t cs[1] = {C}, ns[1] = {N};

@@ -103,6 +103,34 @@ with torch.no_grad():
     bench("attention_fwd", attn, R)
 bench("attention_fwd_bwd", lambda: attn().backward(do), R)
 
+# the same attention over packed documents of 20-120 tokens (the lengths
+# bench_ops.c draws): SDPA with a block-diagonal causal boolean mask, as
+# transformers' eager/sdpa paths take packed rows without flash-attention
+def packed_segments(b):
+    x, seg = 12345, torch.empty(b, T, dtype=torch.int64)
+    for r in range(b):
+        s, t = 0, 0
+        while t < T:
+            x = (x * 1103515245 + 12345) % (1 << 32)
+            n = 20 + (x >> 16) % 101
+            seg[r, t:t + n] = s
+            t += n
+            s += 1
+    return seg
+
+
+sg = packed_segments(B)
+pmask = (sg[:, :, None] == sg[:, None, :]) & torch.ones(T, T, dtype=torch.bool).tril()[None]
+pmask = pmask[:, None]  # (B, 1, T, T)
+
+
+def attn_packed():
+    return F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                          attn_mask=pmask, enable_gqa=True)
+
+
+bench("attention_packed_fwd_bwd", lambda: attn_packed().backward(do), R)
+
 # rmsnorm over C
 xr = torch.randn(N, C, requires_grad=True)
 wr = torch.randn(C, requires_grad=True)

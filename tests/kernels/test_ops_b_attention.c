@@ -5,7 +5,8 @@
  * Cases cover: sizes that are not multiples of 8 (T=13, D=7), GQA (Hq=4,
  * Hkv=2 and Hq=3, Hkv=1), causal, packed documents, key padding, cross-
  * attention with Tq != Tk, queries with no allowed key (q_seg = -1 and a
- * q_seg no key carries), and T > 64 so tiles of 64 queries split. */
+ * q_seg no key carries), T > 64 so tiles of 64 queries split, and packed rows
+ * whose short documents share a tile while a long one spans two. */
 #include <math.h>
 #include <omp.h>
 
@@ -14,7 +15,8 @@
 typedef struct ACase {
     const char *name;
     AttnDesc d;
-    int seg_kind;  /* 0 none, 1 packed docs + padding, 2 cross-attention images, 3 key padding only */
+    int seg_kind;  /* 0 none, 1 packed docs + padding, 2 cross-attention images, 3 key padding only,
+                      4 packed docs of 5-90 tokens, a different packing per batch row */
 } ACase;
 
 static const ACase cases[] = {
@@ -23,6 +25,7 @@ static const ACase cases[] = {
     {"cross_Tq11_Tk9", {2, 11, 9, 2, 2, 5, 0, 0}, 2},
     {"keypad_T13_D8", {2, 13, 13, 4, 4, 8, 0, 0}, 3},
     {"causal_T130_D9_gqa2x1", {1, 130, 130, 2, 1, 9, 1, 0}, 0},
+    {"causal_packed_short_long_T120_gqa5x1", {2, 120, 120, 5, 1, 8, 1, 0}, 4},
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 
@@ -51,6 +54,16 @@ static int make_segs(const ACase *c, int32_t *qs, int32_t *ks) {
             for (int64_t i = 0; i < d->Tq; i++) qs[b * d->Tq + i] = 0;
         }
         return 1;
+    case 4: {  // row 0: docs of 5, 7, 3, 90 tokens, then padding; row 1: 70, 12, 18, 6, then padding
+        static const int lens[2][5] = {{5, 7, 3, 90, 0}, {70, 12, 18, 6, 0}};
+        for (int64_t b = 0; b < d->B; b++) {
+            int64_t t = 0;
+            for (int di = 0; lens[b % 2][di]; di++)
+                for (int k = 0; k < lens[b % 2][di] && t < d->Tq; k++, t++) qs[b * d->Tq + t] = ks[b * d->Tk + t] = di;
+            for (; t < d->Tq; t++) qs[b * d->Tq + t] = ks[b * d->Tk + t] = -1;
+        }
+        return 1;
+    }
     default:
         return 0;
     }
@@ -229,7 +242,7 @@ static void test_vs_reference(void) {
             }
         }
         CHECK(lse_ok && el < 2e-6, "%s: lse max abs err %.3g (inf pattern ok: %d)", cases[ci].name, el, lse_ok);
-        if (cases[ci].seg_kind == 1 || cases[ci].seg_kind == 2)
+        if (cases[ci].seg_kind == 1 || cases[ci].seg_kind == 2 || cases[ci].seg_kind == 4)
             CHECK(ninf > 0, "%s: case meant to have queries with no allowed key", cases[ci].name);
         for (size_t i = 0; i < a.nq; i++) dq[i] += g0q[i];
         for (size_t i = 0; i < a.nk; i++) { dk[i] += g0k[i]; dv[i] += g0v[i]; }

@@ -4,9 +4,11 @@
  *      "...<image>..."}]} or OpenAI {"messages": [{"role": ..., "content":
  *      str | [{"type": "text", "text"}, {"type": "image"|"image_url", ...}]}]}.
  *      "<image>" markers (and one newline after each) are cut from the text
- *      and become that message's images, rendered where the first marker
- *      stood (as a Hugging Face processor expands it in place); images of a
- *      record with no marker go before the first user message's text.
+ *      and become that message's images, each rendered where its marker
+ *      stood (as a Hugging Face processor expands each in place); an image
+ *      content part counts as a marker where it stands among the text parts
+ *      (as the models' chat templates render it); images of a record with no
+ *      marker go before the first user message's text.
  *      Text-only records are fine. Loss on assistant turns (the template's
  *      mask).
  * dpo: TRL {"prompt", "chosen", "rejected"} as strings or message lists, plus
@@ -25,6 +27,7 @@ typedef struct Conv {
     char *own[MAX_MSGS];
     int n;
     int n_img_marks;
+    size_t at_pool[LD_MAX_IMAGES];         /* every message's image offsets (image_ats) */
     const char *img_refs[LD_MAX_IMAGES];   /* refs named in content parts (image_url) */
     int n_img_refs;
 } Conv;
@@ -43,16 +46,19 @@ static int role_of(const char *s, LdRole *r) {
 }
 
 /* Appends a message; text is copied with "<image>" markers (+ one '\n') cut,
- * the message's images render where the first stood (content-part images,
- * n_images, before the text). */
-static int conv_add(Conv *c, LdRole role, const char *text, int n_images, VStatus *st) {
+ * and the message's images render each where its marker stood. */
+static int conv_add(Conv *c, LdRole role, const char *text, VStatus *st) {
     if (c->n == MAX_MSGS) return vs_set(st, VS_EINVAL, "more than %d messages", MAX_MSGS), LD_SKIP_BAD_SAMPLE;
     int marks;
-    size_t at;
-    char *o = ld_fmt_cut_markers(text, &marks, &at);
+    size_t *ats = c->at_pool + c->n_img_marks;
+    char *o = ld_fmt_cut_markers(text, &marks, ats, LD_MAX_IMAGES - c->n_img_marks);
+    if (marks > LD_MAX_IMAGES - c->n_img_marks) {
+        free(o);
+        return vs_set(st, VS_EINVAL, "more than %d images", LD_MAX_IMAGES), LD_SKIP_BAD_SAMPLE;
+    }
     c->n_img_marks += marks;
     c->own[c->n] = o;
-    c->m[c->n++] = (LdChatMsg){role, o, n_images + marks, n_images ? 0 : at};
+    c->m[c->n++] = (LdChatMsg){role, o, marks, 0, marks ? ats : NULL};
     return 0;
 }
 
@@ -65,23 +71,23 @@ static int conv_add_json(Conv *c, json_t *m, size_t i, VStatus *st) {
         if (role_of(json_string_value(from), &r))
             return vs_set(st, VS_EINVAL, "message %zu: unknown speaker '%s'", i, json_string_value(from)),
                    LD_SKIP_BAD_SAMPLE;
-        return conv_add(c, r, json_string_value(val), 0, st);
+        return conv_add(c, r, json_string_value(val), st);
     }
     if (!json_is_string(role) || role_of(json_string_value(role), &r))
         return vs_set(st, VS_EINVAL, "message %zu: needs from/value or a known role", i), LD_SKIP_BAD_SAMPLE;
-    if (json_is_string(content)) return conv_add(c, r, json_string_value(content), 0, st);
+    if (json_is_string(content)) return conv_add(c, r, json_string_value(content), st);
     if (!json_is_array(content))
         return vs_set(st, VS_EINVAL, "message %zu: content must be a string or a list of parts", i),
                LD_SKIP_BAD_SAMPLE;
-    /* content parts: images count for this message, texts are joined */
+    /* content parts: texts are joined and each image part becomes an "<image>"
+     * marker where it stands, as the chat templates render the parts */
     size_t cap = 1;
     for (size_t k = 0; k < json_array_size(content); k++) {
         json_t *t = json_object_get(json_array_get(content, k), "text");
-        if (json_is_string(t)) cap += strlen(json_string_value(t));
+        cap += json_is_string(t) ? strlen(json_string_value(t)) : 7;
     }
     char *text = calloc(cap, 1);
     VLMC_ASSERT(text != NULL, "out of memory");
-    int n_images = 0;
     for (size_t k = 0; k < json_array_size(content); k++) {
         json_t *p = json_array_get(content, k);
         const char *type = json_string_value(json_object_get(p, "type"));
@@ -92,14 +98,13 @@ static int conv_add_json(Conv *c, json_t *m, size_t i, VStatus *st) {
             if (!url) url = json_object_get(p, "image");
             if (json_is_string(url) && c->n_img_refs < LD_MAX_IMAGES)
                 c->img_refs[c->n_img_refs++] = json_string_value(url);
-            n_images++;
-            c->n_img_marks++;
+            strcat(text, "<image>");
         } else {
             free(text);
             return vs_set(st, VS_EINVAL, "message %zu part %zu: unknown type", i, k), LD_SKIP_BAD_SAMPLE;
         }
     }
-    int rc = conv_add(c, r, text, n_images, st);
+    int rc = conv_add(c, r, text, st);
     free(text);
     return rc;
 }
@@ -159,7 +164,7 @@ int ld_fmt_sft(const LdRaw *raw, const LdTextCodec *tc, const LdImageCodec *ic, 
 
 /* prompt / response as a string (user / assistant) or a message list */
 static int add_part(Conv *c, json_t *v, LdRole role, const char *field, VStatus *st) {
-    if (json_is_string(v)) return conv_add(c, role, json_string_value(v), 0, st);
+    if (json_is_string(v)) return conv_add(c, role, json_string_value(v), st);
     if (json_is_array(v)) return conv_add_list(c, v, st);
     return vs_set(st, VS_EINVAL, "%s: must be a string or a list of messages", field), LD_SKIP_BAD_SAMPLE;
 }

@@ -117,11 +117,16 @@ static int bc_render(void *ctx, const LdChatMsg *m, size_t n, int32_t image_toke
         int on = m[i].role == LD_ASSISTANT;
         ld_ids_push(ids, BC_ROLE + (int32_t)m[i].role);
         ld_ids_push(mask, 0);
-        size_t len = strlen(m[i].text), at = m[i].n_images ? m[i].image_at : 0, before = ids->n;
-        if (at > len) at = len;
-        if (bc_encode(ctx, m[i].text, at, ids, st)) return 1;
-        for (int k = 0; k < m[i].n_images * image_seq_len; k++) ld_ids_push(ids, image_token);
-        if (bc_encode(ctx, m[i].text + at, len - at, ids, st)) return 1;
+        size_t len = strlen(m[i].text), done = 0, before = ids->n;
+        for (int im = 0; im < m[i].n_images; im++) {
+            size_t at = m[i].image_ats ? m[i].image_ats[im] : m[i].image_at;
+            if (at > len) at = len;
+            if (at < done) at = done;
+            if (bc_encode(ctx, m[i].text + done, at - done, ids, st)) return 1;
+            for (int k = 0; k < image_seq_len; k++) ld_ids_push(ids, image_token);
+            done = at;
+        }
+        if (bc_encode(ctx, m[i].text + done, len - done, ids, st)) return 1;
         for (size_t k = before; k < ids->n; k++) ld_ids_push(mask, on && ids->v[k] != image_token);
         ld_ids_push(ids, BC_EOS);
         ld_ids_push(mask, on);
@@ -291,15 +296,15 @@ int ld_fmt_image_refs(const LdRaw *raw, const char **refs, int max) {
     return n;
 }
 
-char *ld_fmt_cut_markers(const char *text, int *n_marks, size_t *at) {
+char *ld_fmt_cut_markers(const char *text, int *n_marks, size_t *ats, int max_ats) {
     size_t len = strlen(text), w = 0;
     char *o = malloc(len + 1);
     VLMC_ASSERT(o != NULL, "out of memory");
     *n_marks = 0;
-    *at = 0;
     for (size_t i = 0; i < len;) {
         if (!strncmp(text + i, "<image>", 7)) {
-            if ((*n_marks)++ == 0) *at = w;
+            if (*n_marks < max_ats) ats[*n_marks] = w;
+            (*n_marks)++;
             i += 7;
             if (text[i] == '\n') i++;
         } else {

@@ -5,9 +5,10 @@
  * instruct: the chat template of user(instruction, the images) then
  *           assistant(answer); loss on the answer as the template masks it.
  *           instruction: "instruction" | "question" | "prompt";
- *           answer: "answer" | "response" | "output"; images optional. An
- *           "<image>" marker in the instruction (one, for a one-image
- *           record) places the image there; without one it goes first. */
+ *           answer: "answer" | "response" | "output"; images optional.
+ *           "<image>" markers in the instruction (one per image, in order)
+ *           place each image where its marker stands; without any, the
+ *           images go first. */
 #include <stdlib.h>
 
 #include "data/formats.h"
@@ -46,15 +47,15 @@ int ld_fmt_instruct(const LdRaw *raw, const LdTextCodec *tc, const LdImageCodec 
         if (rc) return rc;
     }
     int marks;
-    size_t at;
-    char *text = ld_fmt_cut_markers(ins, &marks, &at);
-    if (marks > 1 || (marks && n != 1)) {
+    size_t ats[LD_MAX_IMAGES];
+    char *text = ld_fmt_cut_markers(ins, &marks, ats, LD_MAX_IMAGES);
+    if (marks && marks != n) {
         free(text);
         return vs_set(st, VS_EINVAL,
-                      "%d <image> markers in the instruction for %d image(s): at most one, for a one-image record",
+                      "%d <image> markers in the instruction for %d image(s): none (images first) or one per image",
                       marks, n), LD_SKIP_BAD_SAMPLE;
     }
-    LdChatMsg m[2] = {{LD_USER, text, n, at}, {LD_ASSISTANT, ans, 0, 0}};
+    LdChatMsg m[2] = {{LD_USER, text, n, 0, marks ? ats : NULL}, {LD_ASSISTANT, ans, 0, 0, NULL}};
     LdSeq *q = &out->seq[0];
     int rc = tc->render_chat(tc->ctx, m, 2, tc->image_token, tc->image_seq_len, &q->tok, &q->loss, st);
     free(text);

@@ -34,8 +34,16 @@ void ld_ids_free(LdIds *a);
 /* ---- text ----------------------------------------------------------------- */
 typedef enum LdRole { LD_SYSTEM = 0, LD_USER, LD_ASSISTANT } LdRole;
 /* image_at: byte offset in text where the message's images render (0: before
- * the text), i.e. where its first "<image>" marker stood (ld_fmt_cut_markers). */
-typedef struct LdChatMsg { LdRole role; const char *text; int n_images; size_t image_at; } LdChatMsg;
+ * the text); image_ats, when not NULL: one offset per image (nondecreasing),
+ * where each "<image>" marker stood (ld_fmt_cut_markers), which wins over
+ * image_at. */
+typedef struct LdChatMsg {
+    LdRole role;
+    const char *text;
+    int n_images;
+    size_t image_at;
+    const size_t *image_ats;
+} LdChatMsg;
 
 /* How text becomes ids. encode appends the ids of len bytes of UTF-8 (no
  * specials). render_chat renders a conversation (images as runs of
@@ -54,7 +62,7 @@ typedef struct LdTextCodec {
 
 /* A byte-level codec: id = byte value (0..255), image 256, bos 257, eos 258,
  * pad 259, role markers 260 + role. Chat: per message [260+role] + text bytes
- * with the images at image_at + [eos]; mask 1 on assistant text bytes and its eos. For tests
+ * with the images at image_at (or image_ats) + [eos]; mask 1 on assistant text bytes and its eos. For tests
  * and for `prepare --tokenizer bytes`. */
 LdTextCodec ld_codec_bytes(int image_seq_len);
 
@@ -137,8 +145,9 @@ int ld_fmt_find_runs(LdSeq *q, const LdTextCodec *tc, int n_img, VStatus *st);
 int ld_fmt_image_refs(const LdRaw *raw, const char **refs, int max);
 const char *ld_fmt_field(const json_t *obj, const char *const *names);
 /* A malloc'd copy of text without its "<image>" markers (and the one '\n'
- * after each); *n_marks: how many there were; *at: the byte offset in the
- * copy where the first stood (0 when none), where the images then render. */
-char *ld_fmt_cut_markers(const char *text, int *n_marks, size_t *at);
+ * after each); *n_marks: how many there were; ats[k] for k < min(*n_marks,
+ * max_ats): the byte offset in the copy where marker k stood, where its image
+ * then renders. */
+char *ld_fmt_cut_markers(const char *text, int *n_marks, size_t *ats, int max_ats);
 
 #endif

@@ -31,7 +31,8 @@ static int tk_render(void *ctx, const LdChatMsg *m, size_t n, int32_t image_toke
     TokMessage *tm = calloc(n ? n : 1, sizeof *tm);
     VLMC_ASSERT(tm != NULL, "out of memory");
     static const TokRole roles[3] = {TOK_SYSTEM, TOK_USER, TOK_ASSISTANT};
-    for (size_t i = 0; i < n; i++) tm[i] = (TokMessage){roles[m[i].role], m[i].text, m[i].n_images, m[i].image_at};
+    for (size_t i = 0; i < n; i++)
+        tm[i] = (TokMessage){roles[m[i].role], m[i].text, m[i].n_images, m[i].image_at, m[i].image_ats};
     TokChatOpts o = {.format = c->format, .image_token = image_token, .image_seq_len = image_seq_len};
     TokIds ti = {0}, tmask = {0};
     int rc = tok_render_chat(c->t, &o, tm, n, &ti, &tmask, st);

@@ -37,17 +37,21 @@ static void put_content(Render *r, const Tokenizer *t, const TokChatOpts *o, con
     size_t start = r->b.n;
     const char *text = m->text ? m->text : "";
     int plain = !strcmp(o->format, "plain");
-    size_t at = m->role == TOK_USER && m->n_images > 0 && !plain ? m->image_at : 0, len = strlen(text);
-    if (at > len) at = len;
-    putn(r, text, at);
+    const size_t len = strlen(text);
+    size_t done = 0; /* bytes of text rendered so far */
     if (m->role == TOK_USER && m->n_images > 0) {
         const char *img = tok_id_token(t, o->image_token);
         for (int i = 0; i < m->n_images; i++) {
+            size_t at = plain ? 0 : m->image_ats ? m->image_ats[i] : m->image_at;
+            if (at > len) at = len;
+            if (at < done) at = done;
+            putn(r, text + done, at - done);
+            done = at;
             for (int k = 0; k < o->image_seq_len; k++) put(r, img);
             if (!plain) put(r, "\n");
         }
     }
-    if (!plain || m->role != TOK_USER) put(r, text + at);
+    if (!plain || m->role != TOK_USER) put(r, text + done);
     if (!trim) return;
     size_t a = start, e = r->b.n;
     while (a < e) {
@@ -88,7 +92,7 @@ static void render_chatml(Render *r, const Tokenizer *t, const TokChatOpts *o, c
 static void render_llama3(Render *r, const Tokenizer *t, const TokChatOpts *o, const TokMessage *m, size_t n) {
     int sys = n > 0 && m[0].role == TOK_SYSTEM;
     if (!sys && o->default_system) {   /* Llama 3's template injects none; honour an explicit one */
-        TokMessage s = {TOK_SYSTEM, o->default_system, 0, 0};
+        TokMessage s = {TOK_SYSTEM, o->default_system, 0, 0, NULL};
         put(r, "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n");
         put_content(r, t, o, &s, 1);
         put(r, "<|eot_id|>");

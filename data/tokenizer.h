@@ -75,6 +75,8 @@ typedef struct TokMessage {
     size_t image_at;      /* byte offset in text where they go (0: before it; clamped to
                              the text's length), as a Hugging Face processor expands an
                              "<image>" marker where it stands */
+    const size_t *image_ats; /* NULL, or one offset per image (nondecreasing): image k
+                                goes at image_ats[k] (several markers in one message) */
 } TokMessage;
 
 /* Renders a conversation with format "chatml" | "llama3" | "llava_v1" | "plain",
@@ -84,9 +86,9 @@ typedef struct TokMessage {
  * Appends to ids the token ids and to mask 1 on tokens overlapping what the assistant says
  * (its text and end token: <|im_end|>, <|eot_id|>, </s>, or "\n" for plain),
  * the loss mask for SFT/DPO; same length as ids.
- * Images: a user message with n_images gets, before its text, n_images runs
- * of image_seq_len copies of the image_token's text, each run followed by
- * "\n" (LLaVA's "<image>\n"); `plain` renders only the runs for the user
+ * Images: a user message with n_images gets n_images runs of image_seq_len
+ * copies of the image_token's text, each run followed by "\n" (LLaVA's
+ * "<image>\n"), at image_at (all of them) or at image_ats[k] (run k); `plain` renders only the runs for the user
  * turn (LLaVA stage 1 drops the prompt) and the assistant text + "\n".
  * A system message may only come first. default_system: the system prompt a
  * template injects when the conversation has none (chatml: SmolLM2's "You are

@@ -49,7 +49,7 @@ static int image_to_pixels(Ctx *c, const ShScene *sc, int blank, float *out, VSt
 static int render(Ctx *c, const char *question, int n_images, const char *answer, int *n_prompt, int *n_answer,
                   VStatus *st) {
     c->ids.n = c->mask.n = 0;
-    LdChatMsg msgs[2] = {{LD_USER, question, n_images, 0}, {LD_ASSISTANT, answer, 0, 0}};
+    LdChatMsg msgs[2] = {{LD_USER, question, n_images, 0, NULL}, {LD_ASSISTANT, answer, 0, 0, NULL}};
     int rc = c->tc->render_chat(c->tc->ctx, msgs, 2, c->tc->image_token, c->tc->image_seq_len, &c->ids, &c->mask, st);
     if (rc) return rc;
     size_t i = 0;

@@ -115,6 +115,18 @@ static void test_instruct(void) {
     check_row(&b, 0, tok2, tgt2, pos2, doc2, 10, "instruct, marker");
     CHECK(b.n_span == 1 && b.spans[0].start == 3 && b.spans[0].len == 2, "span at %d", b.spans[0].start);
     ld_batch_free(&b);
+    /* one marker per image: each image where its marker stands */
+    run_first(LD_INSTRUCT, "instr_2i.jsonl",
+              "{\"images\": [\"a.timg\", \"b.timg\"], \"question\": \"q<image>r<image>\", \"answer\": \"A\"}\n", 14,
+              1, &b, NULL);
+    int32_t tok4[] = {USR, 'q', IM, IM, 'r', IM, IM, EOS, AST, 'A', EOS};
+    int32_t tgt4[] = {-1, -1, -1, -1, -1, -1, -1, -1, 'A', EOS, -1};
+    int32_t pos4[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    int32_t doc4[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    check_row(&b, 0, tok4, tgt4, pos4, doc4, 11, "instruct, two markers");
+    CHECK(b.n_span == 2 && b.spans[0].start == 2 && b.spans[1].start == 5, "spans at %d, %d", b.spans[0].start,
+          b.spans[1].start);
+    ld_batch_free(&b);
     /* two markers for one image: refused, named */
     LdStats s;
     run_first(LD_INSTRUCT, "instr_2m.jsonl",
@@ -140,6 +152,26 @@ static void test_sft(void) {
     int32_t doc[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1};
     check_row(&b, 0, tok, tgt, pos, doc, 19, "sft");
     CHECK(b.n_img == 1 && b.n_span == 1 && b.spans[0].start == 1, "values differ");
+    ld_batch_free(&b);
+    /* two markers in one message: each image where its marker stands; then
+     * OpenAI content parts text, image, text: the image between the texts */
+    run_first(LD_SFT, "sft_multi.json",
+              "[{\"images\": [\"a.timg\", \"b.timg\"], \"conversations\": [{\"from\": \"human\", \"value\":"
+              " \"<image>\\nA<image>B\"}, {\"from\": \"gpt\", \"value\": \"y\"}]},\n"
+              " {\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"text\", \"text\": \"x\"},"
+              " {\"type\": \"image\", \"image\": \"c.timg\"}, {\"type\": \"text\", \"text\": \"z\"}]},"
+              " {\"role\": \"assistant\", \"content\": \"a\"}]}]",
+              24, 1, &b, NULL);
+    int32_t tok3[] = {USR, IM, IM, 'A', IM, IM, 'B', EOS, AST, 'y', EOS, USR, 'x', IM, IM, 'z', EOS, AST, 'a', EOS};
+    int32_t tgt3[] = {-1, -1, -1, -1, -1, -1, -1, -1, 'y', EOS, -1, -1, -1, -1, -1, -1, -1, 'a', EOS, -1};
+    int32_t pos3[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 1, 2, 3, 4, 5, 6, 7, 8};
+    int32_t doc3[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    check_row(&b, 0, tok3, tgt3, pos3, doc3, 20, "sft, several markers and content parts");
+    CHECK(b.n_img == 3 && b.n_span == 3, "%d images, %d spans", b.n_img, b.n_span);
+    CHECK(b.spans[0].img == 0 && b.spans[0].start == 1 && b.spans[1].img == 1 && b.spans[1].start == 4 &&
+              b.spans[2].img == 2 && b.spans[2].start == 13,
+          "spans (img, start): (%d, %d) (%d, %d) (%d, %d)", b.spans[0].img, b.spans[0].start, b.spans[1].img,
+          b.spans[1].start, b.spans[2].img, b.spans[2].start);
     ld_batch_free(&b);
 }
 

@@ -30,8 +30,16 @@ static void test_goldens(void) {
         json_t *jm = json_object_get(c, "messages");
         size_t n = json_array_size(jm);
         TokMessage msgs[16];
+        size_t ats[16][8];
         for (size_t k = 0; k < n && k < 16; k++) {
             json_t *m = json_array_get(jm, k);
+            json_t *ja = json_object_get(m, "image_ats"); /* several markers: one offset per image */
+            msgs[k].image_ats = NULL;
+            if (json_is_array(ja) && json_array_size(ja) <= 8) {
+                for (size_t a = 0; a < json_array_size(ja); a++)
+                    ats[k][a] = (size_t)json_integer_value(json_array_get(ja, a));
+                msgs[k].image_ats = ats[k];
+            }
             const char *role = json_string_value(json_object_get(m, "role"));
             msgs[k].role = !strcmp(role, "system") ? TOK_SYSTEM : !strcmp(role, "user") ? TOK_USER : TOK_ASSISTANT;
             msgs[k].text = json_string_value(json_object_get(m, "text"));
@@ -80,7 +88,7 @@ static void test_errors(void) {
     Tokenizer *t = tok_load(tg_path("tests/golden/tok/gpt2.json", path, sizeof path), &st);
     CHECK(t != NULL, "%s", st.msg);
     if (!t) return;
-    TokMessage m[2] = {{TOK_USER, "hi", 1, 0}, {TOK_SYSTEM, "late", 0, 0}};
+    TokMessage m[2] = {{TOK_USER, "hi", 1, 0, NULL}, {TOK_SYSTEM, "late", 0, 0, NULL}};
     TokIds ids = {0}, mask = {0};
     TokChatOpts o = {.format = "nope"};
     CHECK(tok_render_chat(t, &o, m, 1, &ids, &mask, &st) != 0 && strstr(st.msg, "'nope' unknown"), "%s", st.msg);

@@ -12,7 +12,9 @@ Image placeholders: a message with n images has n runs of IMAGE_SEQ_LEN
 "<image>" tokens, each run followed by "\n" (LLaVA's "<image>\n"), inserted
 at the message's image_at (a character offset into its text, 0 unless the
 conversation gives one; chat.json stores it in UTF-8 bytes, as
-TokMessage.image_at counts), as a processor expands a marker where it stands; the `plain` format (LLaVA stage 1) renders only "<image>" runs
+TokMessage.image_at counts), or run k at image_ats[k] when the conversation
+gives a list (several markers in one message: TokMessage.image_ats), as a
+processor expands each marker where it stands; the `plain` format (LLaVA stage 1) renders only "<image>" runs
 for the user turn, then the caption + "\n".
 """
 import json
@@ -60,7 +62,7 @@ SETUPS = [("chatml", "gpt2", SMOLLM2, None, "You are a helpful AI assistant name
           ("llava_v1", "mistral", LLAVA_V1, "<s>", VICUNA_SYSTEM),
           ("plain", "llama2", PLAIN, "<s>", None)]
 
-# (role, text, n_images[, image_at])
+# (role, text, n_images[, image_at or a list of one offset per image])
 CONVS = [
     [("user", "Hello! How are you?", 0), ("assistant", "I'm fine, thanks. And you?", 0)],
     [("system", "You answer briefly.", 0), ("user", "What is 2+2?", 0), ("assistant", "4.", 0),
@@ -72,6 +74,8 @@ CONVS = [
     [("user", "def f(x):\n    return x ** 2\n\nExplain.", 0), ("assistant", "It squares x.\n\n```python\nf(3) == 9\n```", 0)],
     [("user", "What colour is the object at the top left?\n", 1, 43), ("assistant", "red", 0)],
     [("user", "Что на картинке? Ответь кратко.", 1, 16), ("assistant", "Кот.", 0)],
+    [("user", "Left:  and right: . Which is bigger?", 2, [6, 18]), ("assistant", "The left one.", 0)],
+    [("user", "Первая: , вторая: , третья в конце: ", 3, [8, 18, 36]), ("assistant", "Все три — кошки.", 0)],
 ]
 PLAIN_CONVS = [[("user", "", 1), ("assistant", "A red bus on a city street.", 0)],
                [("user", "ignored prompt", 1), ("assistant", "Два кота спят на диване.", 0)]]
@@ -80,7 +84,23 @@ PLAIN_CONVS = [[("user", "", 1), ("assistant", "A red bus on a city street.", 0)
 def content(fmt, text, n_images, at=0):
     if fmt == "plain":
         return "<image>" * IMAGE_SEQ_LEN * n_images
-    return text[:at] + ("<image>" * IMAGE_SEQ_LEN + "\n") * n_images + text[at:]
+    run = "<image>" * IMAGE_SEQ_LEN + "\n"
+    if isinstance(at, list):  # one offset per image, nondecreasing
+        out, done = "", 0
+        for a in at:
+            out += text[done:a] + run
+            done = a
+        return out + text[done:]
+    return text[:at] + run * n_images + text[at:]
+
+
+def message_json(m):
+    j = {"role": m[0], "text": m[1], "n_images": m[2], "image_at": 0}
+    if len(m) > 3 and isinstance(m[3], list):
+        j["image_ats"] = [len(m[1][:a].encode()) for a in m[3]]
+    elif len(m) > 3:
+        j["image_at"] = len(m[1][:m[3]].encode())
+    return j
 
 
 def main(out_dir):
@@ -101,9 +121,7 @@ def main(out_dir):
                 assert len(ids) == len(mask)
                 cases.append({"format": fmt, "family": fam, "conv": ci, "default_system": default_system,
                               "image_seq_len": IMAGE_SEQ_LEN, "add_generation_prompt": agp,
-                              "messages": [{"role": m[0], "text": m[1], "n_images": m[2],
-                                            "image_at": len(m[1][:m[3]].encode()) if len(m) > 3 else 0}
-                                           for m in conv],
+                              "messages": [message_json(m) for m in conv],
                               "rendered": tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=agp),
                               "ids": ids, "mask": mask})
     with open(os.path.join(out_dir, "chat.json"), "w", encoding="utf-8") as f:

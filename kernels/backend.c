@@ -3,11 +3,13 @@
  * points that dispatch into a backend's OpTable. */
 #include "kernels/backend_impl.h"
 #include "kernels/cpu/blas_core.h"
+#include "kernels/op_profile.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define ARENA_ALIGN 256   /* cuBLASLt and AVX-512 both like >= 64; 256 keeps views of slices aligned */
 
@@ -252,11 +254,157 @@ void (*op_table_entry(const OpTable *t, size_t i))(void) {
     return fp;
 }
 
+/* ---- op profile (kernels/op_profile.h) ----------------------------------- */
+
+#define VLMC_OP_ENUM(name, params, args) OPP_I_##name,
+enum { VLMC_OPS(VLMC_OP_ENUM) OPP_NOPS };
+#undef VLMC_OP_ENUM
+
+typedef struct OppShape {
+    int ta, tb;
+    int64_t m, n, k, batch;
+    long calls;
+    double s;
+} OppShape;
+
+static struct {
+    int on;              /* -1 undecided, 0 off, 1 on */
+    long calls[OPP_NOPS];
+    double s[OPP_NOPS];
+    OppShape shape[OPP_MAX_SHAPES];
+    int nshape;
+    long shapes_dropped;
+} opp = {.on = -1};
+
+static double opp_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void opp_atexit(void) {
+    long calls = 0;
+    for (size_t i = 0; i < op_count; i++) calls += opp.calls[i];
+    if (calls) opp_report(stderr);
+}
+
+int opp_enabled(void) {
+    if (opp.on < 0) {
+        const char *e = getenv("VLMC_PROFILE_OPS");
+        opp.on = e && *e && strcmp(e, "0") != 0;
+        if (opp.on) atexit(opp_atexit);
+    }
+    return opp.on;
+}
+
+void opp_reset(void) {
+    int on = opp.on;
+    memset(&opp, 0, sizeof opp);
+    opp.on = on;
+}
+
+static size_t opp_index(const char *op) {
+    for (size_t i = 0; i < op_count; i++)
+        if (!strcmp(op_names[i], op)) return i;
+    VLMC_PANIC("op profile: unknown op '%s'", op);
+}
+
+long opp_calls(const char *op, double *seconds) {
+    size_t i = opp_index(op);
+    if (seconds) *seconds = opp.s[i];
+    return opp.calls[i];
+}
+
+static void opp_matmul(const MatmulDesc *d, double s) {
+    for (int i = 0; i < opp.nshape; i++) {
+        OppShape *x = &opp.shape[i];
+        if (x->ta == d->trans_a && x->tb == d->trans_b && x->m == d->m && x->n == d->n && x->k == d->k &&
+            x->batch == d->batch) {
+            x->calls++;
+            x->s += s;
+            return;
+        }
+    }
+    if (opp.nshape == OPP_MAX_SHAPES) {
+        opp.shapes_dropped++;
+        return;
+    }
+    opp.shape[opp.nshape++] = (OppShape){d->trans_a, d->trans_b, d->m, d->n, d->k, d->batch, 1, s};
+}
+
+static int opp_cmp_op(const void *a, const void *b) {
+    double x = opp.s[*(const size_t *)a], y = opp.s[*(const size_t *)b];
+    return (x < y) - (x > y);
+}
+static int opp_cmp_shape(const void *a, const void *b) {
+    double x = ((const OppShape *)a)->s, y = ((const OppShape *)b)->s;
+    return (x < y) - (x > y);
+}
+
+void opp_report(FILE *f) {
+    size_t order[OPP_NOPS];
+    double total = 0;
+    for (size_t i = 0; i < op_count; i++) {
+        order[i] = i;
+        total += opp.s[i];
+    }
+    qsort(order, op_count, sizeof order[0], opp_cmp_op);
+    fprintf(f, "op profile (VLMC_PROFILE_OPS): %.3f s in ops\n", total);
+    fprintf(f, "  %-24s %10s %6s %10s %10s\n", "op", "seconds", "%", "calls", "us/call");
+    for (size_t j = 0; j < op_count; j++) {
+        size_t i = order[j];
+        if (!opp.calls[i]) continue;
+        fprintf(f, "  %-24s %10.3f %6.1f %10ld %10.1f\n", op_names[i], opp.s[i], total > 0 ? 100 * opp.s[i] / total : 0,
+                opp.calls[i], 1e6 * opp.s[i] / (double)opp.calls[i]);
+    }
+    OppShape sh[OPP_MAX_SHAPES];
+    memcpy(sh, opp.shape, (size_t)opp.nshape * sizeof sh[0]);
+    qsort(sh, (size_t)opp.nshape, sizeof sh[0], opp_cmp_shape);
+    if (opp.nshape) fprintf(f, "  matmul shapes (op(A) m x k, op(B) k x n; T = transposed):\n");
+    for (int i = 0; i < opp.nshape; i++) {
+        double flop = 2.0 * (double)sh[i].m * (double)sh[i].n * (double)sh[i].k * (double)sh[i].batch * (double)sh[i].calls;
+        fprintf(f, "    %c%c m %6lld n %6lld k %6lld batch %4lld %10.3f s %8ld calls %8.1f GFLOP/s\n",
+                sh[i].ta ? 'T' : 'N', sh[i].tb ? 'T' : 'N', (long long)sh[i].m, (long long)sh[i].n,
+                (long long)sh[i].k, (long long)sh[i].batch, sh[i].s, sh[i].calls,
+                sh[i].s > 0 ? 1e-9 * flop / sh[i].s : 0);
+    }
+    if (opp.shapes_dropped) fprintf(f, "    (%ld matmuls of further shapes not listed)\n", opp.shapes_dropped);
+}
+
+/* Records op i's time; every op's arguments follow (be first), so matmul's
+ * descriptor is the second and gives the shape. */
+static void opp_after(size_t i, double dt, Backend *be, ...) {
+    (void)be;
+    opp.calls[i]++;
+    opp.s[i] += dt;
+    if (i != OPP_I_matmul) return;
+    va_list ap;
+    va_start(ap, be);
+    const MatmulDesc *d = va_arg(ap, const MatmulDesc *);
+    va_end(ap);
+    opp_matmul(d, dt);
+}
+#define OPP_AFTER(...) opp_after(i_, dt, __VA_ARGS__)
+
 #define VLMC_OP_DEF(opname, params, args)                                                  \
     void op_##opname params {                                                             \
         if (!be->ops->opname)                                                             \
             VLMC_PANIC("op " #opname " is not implemented by the %s backend", be->name);  \
+        if (__builtin_expect(opp.on == 0, 1)) {                                           \
+            be->ops->opname args;                                                         \
+            return;                                                                       \
+        }                                                                                 \
+        if (!opp_enabled()) {                                                             \
+            be->ops->opname args;                                                         \
+            return;                                                                       \
+        }                                                                                 \
+        double t0 = opp_now();                                                            \
         be->ops->opname args;                                                             \
+        VStatus st_ = {0}; /* async backends: wait, so the time is the op's own */       \
+        if (be->vt->sync(be, &st_)) be_record_error(be, st_.code, "%s", st_.msg);         \
+        double dt = opp_now() - t0;                                                       \
+        const size_t i_ = OPP_I_##opname;                                                 \
+        OPP_AFTER args;                                                                   \
     }
 VLMC_OPS(VLMC_OP_DEF)
 #undef VLMC_OP_DEF

@@ -1,6 +1,8 @@
 /* data/ld_image.c — the loader's image codec on top of data/image.h.
  *
- * load(): img_decode, then the processor's fit (img_preprocess) to S x S,
+ * load(): img_load_preprocessed (decode and the processor's fit to S x S in
+ * one pass; a JPEG's rows stream through the resampler, so the full-size
+ * image is never held; the same floats as img_decode + img_preprocess),
  * kept as uint8 (what HDF5 shards store and what batches normalise). The
  * uint8 values are recovered exactly: preprocessing with std 1 and rescale 1
  * gives float32(v - mean) with the real mean (which also sets the pad
@@ -21,16 +23,13 @@ static int img_load(void *ctx, const uint8_t *buf, size_t n, int S, uint8_t *out
     const LdImgCtx *c = ctx;
     ImgDecodeOpts dec = c->dec;
     if (c->dct_scale) dec.min_w = dec.min_h = S;   /* JPEG: decode at >= S x S straight from the DCT */
-    Image im = {0};
-    if (img_decode(buf, n, &dec, &im, st)) return st ? st->code : 1;
     ImgPreprocess pp = c->pp;
     pp.size = S;
     pp.std[0] = pp.std[1] = pp.std[2] = 1.0f;
     pp.rescale = 1.0f;
     float *f = malloc((size_t)S * S * 3 * sizeof *f);
     VLMC_ASSERT(f != NULL, "out of memory");
-    int rc = img_preprocess(&im, &pp, f, st);
-    img_free(&im);
+    int rc = img_load_preprocessed(buf, n, &dec, &pp, f, st);
     if (!rc) {
         size_t plane = (size_t)S * S;
         for (size_t p = 0; p < plane; p++)

@@ -28,6 +28,11 @@ int gen_open(Generator *g, Vlm *m, int max_len, int max_rows, int max_images, VS
         gen_close(g);
         return vs_set(st, VS_ENOMEM, "generate: out of memory for %zu rows x vocab %d", N, c->llm.vocab);
     }
+    /* backends with reserved buffers (cuda): room for the largest forward */
+    if (vlm_ensure_acts(m, max_rows, max_len, c->has_vision ? (int64_t)imgs : 0, 0, st)) {
+        gen_close(g);
+        return vs_prefix(st, "generate");
+    }
     return 0;
 }
 

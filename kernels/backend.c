@@ -106,6 +106,11 @@ int be_reserve(Backend *be, BufClass c, size_t bytes, VStatus *st) {
     return 0;
 }
 
+int be_must_reserve(const Backend *be, BufClass c) {
+    return !be->vt->lazy_capacity || (be->opt.reserve_only && c != BUF_SCRATCH);
+}
+
+size_t be_capacity(const Backend *be, BufClass c) { return be->arena[c].cap; }
 size_t be_used(const Backend *be, BufClass c) { return be->arena[c].used; }
 size_t be_peak(const Backend *be, BufClass c) { return be->arena[c].peak; }
 size_t be_mark(const Backend *be, BufClass c) { return be->arena[c].nhandles; }
@@ -141,7 +146,7 @@ static Tensor *push_handle(Arena *a) {
 Tensor *be_alloc(Backend *be, BufClass c, DType dt, int ndim, const int64_t *shape, VStatus *st) {
     VLMC_ASSERT(ndim >= 1 && ndim <= VLMC_MAX_DIMS, "ndim %d", ndim);
     Arena *a = &be->arena[c];
-    if (!a->base && be->vt->lazy_capacity) {
+    if (!a->base && !be_must_reserve(be, c)) {
         a->base = be->vt->raw_alloc(be, c, 0, st);
         if (!a->base) return NULL;
         a->cap = be->vt->lazy_capacity;

@@ -57,6 +57,8 @@ typedef struct BackendOptions {
     int device;            /* cuda: device index (local rank); cpu: ignored */
     int threads;           /* cpu: OpenMP threads (0 = runtime default) */
     int fp32_matmul;       /* cuda: fp32 compute, TF32 off (parity tests) */
+    int reserve_only;      /* cpu: every class but BUF_SCRATCH needs be_reserve, as on cuda
+                              (tests of the reservation sizing without a GPU) */
 } BackendOptions;
 
 /* ---- backend lifetime and memory ---------------------------------------- */
@@ -76,9 +78,14 @@ int be_sync(Backend *be, VStatus *st);
  * The CPU backend accepts allocation without a reservation (it reserves
  * address space lazily); CUDA does not. */
 int be_reserve(Backend *be, BufClass c, size_t bytes, VStatus *st);
-/* Bytes currently carved from a class, and its high-water mark. */
+/* 1 when be_alloc on class c fails without a prior be_reserve (cuda; cpu
+ * with reserve_only); 0 when the class grows lazily. */
+int be_must_reserve(const Backend *be, BufClass c);
+/* Bytes currently carved from a class, its high-water mark, and its
+ * reserved capacity (0 before a reservation or the first lazy allocation). */
 size_t be_used(const Backend *be, BufClass c);
 size_t be_peak(const Backend *be, BufClass c);
+size_t be_capacity(const Backend *be, BufClass c);
 /* Bytes a tensor of this shape takes in class c (with alignment). */
 size_t be_bytes_for(const Backend *be, BufClass c, DType dt, int ndim, const int64_t *shape);
 /* Carves a tensor; dt DT_F32 means "the float type of this class on this

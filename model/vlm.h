@@ -82,6 +82,12 @@ int vlm_init_random(Vlm *m, uint64_t seed, VStatus *st);
  * (for backends that need one; BUF_ACTS must be empty). */
 size_t vlm_acts_bytes(const Vlm *m, int64_t B, int64_t T, int64_t n_images, int backward, int with_logits);
 int vlm_reserve_acts(Vlm *m, int64_t B, int64_t T, int64_t n_images, VStatus *st);
+/* For backends whose BUF_ACTS must be reserved (be_must_reserve): grows the
+ * reservation to vlm_acts_bytes(B, T, n_images, backward, logits) when it is
+ * smaller, releasing the last step's activations first (call between steps).
+ * Never shrinks; a no-op on backends that grow lazily. Callers size it once
+ * per batch shape (a stage, a generator), not per step. */
+int vlm_ensure_acts(Vlm *m, int64_t B, int64_t T, int64_t n_images, int backward, VStatus *st);
 
 /* Vocabulary growth (adding <image>, <|endofchunk|>, ...): the embedding and
  * an untied lm-head get new_vocab - vocab new rows, initialised to the MEAN of

@@ -3,7 +3,8 @@
  * encoder, adapter and LLM files.
  *
  * Activation tensors are carved from BUF_ACTS. An allocation that does not fit
- * is a fatal sizing error (the trainer reserves BUF_ACTS from a dry run), so
+ * is a fatal sizing error (vlm_ensure_acts reserves the bound vlm_acts_bytes
+ * computes: trainer at stage start, generator at open), so
  * the helpers panic with the requested size rather than return NULL into ops.
  */
 #ifndef VLMC_MODEL_VLM_INTERNAL_H

@@ -50,3 +50,16 @@ int vlm_reserve_acts(Vlm *m, int64_t B, int64_t T, int64_t n_images, VStatus *st
     if (be_used(m->be, BUF_ACTS)) return vs_set(st, VS_EINVAL, "vlm_reserve_acts: BUF_ACTS is in use");
     return be_reserve(m->be, BUF_ACTS, vlm_acts_bytes(m, B, T, n_images, 1, 1), st);
 }
+
+int vlm_ensure_acts(Vlm *m, int64_t B, int64_t T, int64_t n_images, int backward, VStatus *st) {
+    if (!be_must_reserve(m->be, BUF_ACTS)) return 0;
+    size_t need = vlm_acts_bytes(m, B, T, n_images, backward, 1);
+    if (be_capacity(m->be, BUF_ACTS) >= need) return 0;
+    vlm_end_step(m);
+    if (be_used(m->be, BUF_ACTS))
+        return vs_set(st, VS_EINVAL, "vlm_ensure_acts: BUF_ACTS holds %zu bytes outside a step", be_used(m->be, BUF_ACTS));
+    if (be_reserve(m->be, BUF_ACTS, need, st))
+        return vs_prefix(st, "activations for %lld rows x %lld tokens, %lld images (%.1f MiB)", (long long)B,
+                         (long long)T, (long long)n_images, (double)need / (1 << 20));
+    return 0;
+}

@@ -323,7 +323,7 @@ int trainer_open(Trainer **out, const TrRunCfg *cfg, const TrOpts *opts, VStatus
         }
         if (!rs.found) fprintf(t->log, "resume: no checkpoint in %s, starting from the beginning\n", t->dir);
     }
-    BackendOptions bo = {.name = cfg->backend, .threads = t->threads};
+    BackendOptions bo = {.name = cfg->backend, .threads = t->threads, .reserve_only = t->opts.reserve_only};
     t->be = be_create(&bo, st);
     if (!t->be) { rc = vs_prefix(st, "key 'backend'"); goto fail; }
     /* the tokenizer vocabulary sizes a from-scratch model; a bytes codec needs tokens per image first */

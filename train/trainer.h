@@ -113,6 +113,7 @@ typedef struct TrOpts {
     FILE *log;             /* progress and messages (NULL: stderr) */
     TrEvalHook eval_hook;
     void *hook_ctx;
+    int reserve_only;      /* cpu backend: buffers reserved as on cuda (tests of the sizing) */
 } TrOpts;
 
 /* Validates the config against the model, builds / loads the model, opens

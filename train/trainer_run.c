@@ -158,12 +158,30 @@ static int setup_stage(Trainer *t, const TrStageCfg *sc, const char *key, VStatu
     return 0;
 }
 
+/* Backends that must reserve BUF_ACTS (cuda) get it sized for the stage's
+ * largest forward: its rows of T tokens, each holding at most T / (tokens
+ * per image) images (a packed row may be all images), and the held-out loss
+ * batch. Grows only, so the first stages' sizes hold for later ones. */
+static int size_acts(Trainer *t, const TrStageCfg *sc, const char *key, VStatus *st) {
+    const VlmConfig *c = &t->vlm.cfg;
+    int tpi = c->has_vision ? mcfg_tokens_per_image(c) : 0;
+    int64_t rows = sc->batch, T = sc->T;
+    if (vlm_ensure_acts(&t->vlm, rows, T, tpi ? rows * (T / tpi) : 0, 1, st)) return vs_prefix(st, "%s", key);
+    if (t->eval_src.n) {
+        const TrEvalCfg *e = &t->cfg->eval;
+        rows = e->batch ? e->batch : sc->batch;
+        T = e->T ? e->T : sc->T;
+        if (vlm_ensure_acts(&t->vlm, rows, T, tpi ? rows * (T / tpi) : 0, 0, st)) return vs_prefix(st, "eval");
+    }
+    return 0;
+}
+
 /* returns 1 in *stop when --max-steps ended the run */
 static int run_stage(Trainer *t, int *stop, VStatus *st) {
     const TrStageCfg *sc = &((const TrStageCfg *)t->cfg->stages.items)[t->stage];
     char key[48];
     snprintf(key, sizeof key, "stages.%d", t->stage);
-    if (setup_stage(t, sc, key, st)) return st->code;
+    if (setup_stage(t, sc, key, st) || size_acts(t, sc, key, st)) return st->code;
     if (t->stage_step == 0) t->stage_total = sc->steps;
     LdLoader *L = NULL;
     uint64_t seed = (uint64_t)t->cfg->seed * 1000003ULL + (uint64_t)t->stage;

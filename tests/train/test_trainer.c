@@ -18,6 +18,7 @@
  *  - a from-scratch pixel-shuffle model checkpoints in the Idefics3 layout. */
 #include <sys/stat.h>
 
+#include "eval/generate.h"
 #include "model/hf.h"
 #include "model/safetensors.h"
 #include "train/trainer_internal.h"
@@ -614,6 +615,86 @@ static void test_pixel_shuffle_checkpoint(void) {
     tu_rmtree(d);
 }
 
-TEST_MAIN({"threads_in_state", test_threads_in_state}, {"eval_hook", test_eval_hook}, {"four_regimes", test_four_regimes}, {"new_rows_only", test_new_rows_only}, {"resume_bitwise", test_resume_bitwise}, {"frozen_parts", test_frozen_parts},
+/* Buffers that must be reserved (cuda; here the cpu backend with
+   reserve_only): the trainer sizes BUF_ACTS at every stage start (training
+   rows and the held-out batch), a generator opened in the eval hook sizes it
+   for its rows, every allocation fits, and the losses equal the run with
+   lazily growing buffers bit for bit (the same arithmetic). */
+typedef struct GenCtx {
+    int calls, tokens;
+    size_t acts_cap;
+} GenCtx;
+
+static int gen_hook(void *ctx, Trainer *t, int stage, int64_t step, char *extra, size_t cap, VStatus *st) {
+    (void)stage; (void)step; (void)extra; (void)cap;
+    GenCtx *c = ctx;
+    Vlm *m = trainer_model(t);
+    int tpi = mcfg_tokens_per_image(&m->cfg), S = m->cfg.vis.image_size;
+    Generator g;
+    if (gen_open(&g, m, 8 + tpi + 16, 4, 1, st)) return st->code;
+    int32_t ids[64];
+    int n = 0;
+    ids[n++] = 'Q';
+    for (int k = 0; k < tpi; k++) ids[n++] = m->cfg.image_token_id;
+    ids[n++] = 'a';
+    ids[n++] = ':';
+    float *px = calloc((size_t)3 * S * S, sizeof *px);
+    GenPrompt p = {.ids = ids, .n = n, .n_images = 1, .pixels = px};
+    int32_t out[16], stop = 0;
+    int n_out = 0;
+    int rc = gen_greedy(&g, &p, 12, &stop, 1, out, &n_out, st);
+    const int32_t o1[] = {'x'}, o2[] = {'y', 'z'}, *opts[] = {o1, o2};
+    int ol[] = {1, 2};
+    double lp[2];
+    if (!rc) rc = gen_score_options(&g, &p, opts, ol, 2, lp, st);
+    gen_close(&g);
+    free(px);
+    c->calls++;
+    c->tokens += n_out;
+    c->acts_cap = be_capacity(m->be, BUF_ACTS);
+    return rc;
+}
+
+static void test_reserved_buffers(void) {
+    char a[256], b[256];
+    tu_tmpdir(a, sizeof a, "tr_lazy");
+    tu_tmpdir(b, sizeof b, "tr_reserved");
+    VStatus st = {0};
+    double la[32], lb[32];
+    int na = -1, nb = -1;
+    GenCtx gc[2];
+    memset(gc, 0, sizeof gc);
+    for (int k = 0; k < 2; k++) {
+        TrRunCfg c;
+        CHECK(tu_load(&c, TINY, (const char *const[]){"eval.every=4", NULL}, &st) == 0, "%s", st.msg);
+        FILE *devnull = fopen("/dev/null", "w");
+        TrOpts o = {.out = k ? b : a, .quiet = 1, .log = devnull, .eval_hook = gen_hook, .hook_ctx = &gc[k],
+                    .reserve_only = k};
+        Trainer *t = NULL;
+        int rc = trainer_open(&t, &c, &o, &st);
+        if (!rc) {
+            Vlm *m = trainer_model(t);
+            CHECK(be_must_reserve(m->be, BUF_ACTS) == k && be_must_reserve(m->be, BUF_SCRATCH) == 0,
+                  "must reserve: acts %d scratch %d", be_must_reserve(m->be, BUF_ACTS), be_must_reserve(m->be, BUF_SCRATCH));
+            rc = trainer_run(t, &st);
+        }
+        CHECK(rc == 0, "%s run: %s", k ? "reserved" : "lazy", st.msg);
+        trainer_close(t);
+        cfg_free(&tr_run_schema, &c);
+        fclose(devnull);
+    }
+    na = tu_losses(a, la, 32);
+    nb = tu_losses(b, lb, 32);
+    CHECK(na > 0 && na == nb && !memcmp(la, lb, (size_t)na * sizeof *la), "losses differ (%d vs %d rows)", na, nb);
+    CHECK(gc[0].calls > 0 && gc[1].calls == gc[0].calls && gc[1].tokens == gc[0].tokens, "hook calls %d/%d tokens %d/%d",
+          gc[0].calls, gc[1].calls, gc[0].tokens, gc[1].tokens);
+    CHECK(gc[1].acts_cap > 0 && gc[1].acts_cap < ((size_t)64 << 20), "reserved BUF_ACTS %zu bytes", gc[1].acts_cap);
+    printf("  %d steps, losses identical; %d generator calls; BUF_ACTS reserved %zu bytes\n", na, gc[1].calls,
+           gc[1].acts_cap);
+    tu_rmtree(a);
+    tu_rmtree(b);
+}
+
+TEST_MAIN({"reserved_buffers", test_reserved_buffers}, {"threads_in_state", test_threads_in_state}, {"eval_hook", test_eval_hook}, {"four_regimes", test_four_regimes}, {"new_rows_only", test_new_rows_only}, {"resume_bitwise", test_resume_bitwise}, {"frozen_parts", test_frozen_parts},
           {"accumulation", test_accumulation}, {"bad_configs", test_bad_configs}, {"init_std", test_init_std},
           {"nonfinite_guard", test_nonfinite_guard}, {"pixel_shuffle_checkpoint", test_pixel_shuffle_checkpoint})

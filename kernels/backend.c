@@ -143,7 +143,8 @@ static Tensor *push_handle(Arena *a) {
     return t;
 }
 
-Tensor *be_alloc(Backend *be, BufClass c, DType dt, int ndim, const int64_t *shape, VStatus *st) {
+/* sdt: the storage type */
+static Tensor *alloc_as(Backend *be, BufClass c, DType sdt, int ndim, const int64_t *shape, VStatus *st) {
     VLMC_ASSERT(ndim >= 1 && ndim <= VLMC_MAX_DIMS, "ndim %d", ndim);
     Arena *a = &be->arena[c];
     if (!a->base && !be_must_reserve(be, c)) {
@@ -151,7 +152,7 @@ Tensor *be_alloc(Backend *be, BufClass c, DType dt, int ndim, const int64_t *sha
         if (!a->base) return NULL;
         a->cap = be->vt->lazy_capacity;
     }
-    size_t bytes = be_bytes_for(be, c, dt, ndim, shape);
+    size_t bytes = align_up((size_t)shape_numel(ndim, shape) * dt_size(sdt));
     if (!a->base || a->used + bytes > a->cap) {
         static const char *const cls[BUF__COUNT] = {"params", "master", "grads", "optim", "acts", "scratch"};
         vs_set(st, VS_ENOMEM, "%s buffer of the %s backend is full: %zu bytes in use, %zu more asked, capacity %zu",
@@ -159,7 +160,7 @@ Tensor *be_alloc(Backend *be, BufClass c, DType dt, int ndim, const int64_t *sha
         return NULL;
     }
     Tensor *t = push_handle(a);
-    t->dt = be->vt->storage_dtype(be, c, dt);
+    t->dt = sdt;
     t->ndim = ndim;
     memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
     t->numel = shape_numel(ndim, shape);
@@ -169,6 +170,14 @@ Tensor *be_alloc(Backend *be, BufClass c, DType dt, int ndim, const int64_t *sha
     a->used += bytes;
     if (a->used > a->peak) a->peak = a->used;
     return t;
+}
+
+Tensor *be_alloc(Backend *be, BufClass c, DType dt, int ndim, const int64_t *shape, VStatus *st) {
+    return alloc_as(be, c, be->vt->storage_dtype(be, c, dt), ndim, shape, st);
+}
+
+Tensor *be_alloc_f32(Backend *be, BufClass c, int ndim, const int64_t *shape, VStatus *st) {
+    return alloc_as(be, c, DT_F32, ndim, shape, st);
 }
 
 void be_reset(Backend *be, BufClass c, size_t mark) {

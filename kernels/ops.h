@@ -91,6 +91,10 @@ size_t be_bytes_for(const Backend *be, BufClass c, DType dt, int ndim, const int
 /* Carves a tensor; dt DT_F32 means "the float type of this class on this
  * backend". Returns NULL and sets st when the class is full. */
 Tensor *be_alloc(Backend *be, BufClass c, DType dt, int ndim, const int64_t *shape, VStatus *st);
+/* Like be_alloc, but stored as f32 in any class: statistics saved for
+ * backward (norm mean / rstd, attention lse) and per-token log-probs, which
+ * bf16 activation storage (cuda) would round to ~3 significant digits. */
+Tensor *be_alloc_f32(Backend *be, BufClass c, int ndim, const int64_t *shape, VStatus *st);
 /* Arena marks (opaque): be_reset(be, c, m) frees every tensor and view made in
  * class c after m = be_mark(be, c). */
 size_t be_mark(const Backend *be, BufClass c);

@@ -11,6 +11,13 @@ Tensor *ly_new(Vlm *m, DType dt, int ndim, const int64_t *shape) {
     return t;
 }
 
+Tensor *ly_stat(Vlm *m, int ndim, const int64_t *shape) {
+    VStatus st = {0};
+    Tensor *t = be_alloc_f32(m->be, BUF_ACTS, ndim, shape, &st);
+    if (!t) VLMC_PANIC("activations do not fit in BUF_ACTS: %s", st.msg);
+    return t;
+}
+
 Tensor *ly_new2(Vlm *m, int64_t r, int64_t c) {
     int64_t s[2] = {r, c};
     return ly_new(m, DT_F32, 2, s);

@@ -27,7 +27,7 @@ static void block_forward(Vlm *m, VlmActs *A, int l, Tensor *inp, Tensor *resid,
     S->resid = resid;
     S->x = resid ? ly_new2(m, N, C) : inp;
     S->ln1 = ly_new2(m, N, C);
-    S->rstd1 = ly_new(m, DT_F32, 1, n1);
+    S->rstd1 = ly_stat(m, 1, n1);
     op_rmsnorm(be, S->ln1, resid ? S->x : NULL, S->rstd1, inp, resid, ly_w(m, L->ln1), c->rms_eps);
     S->q = ly_new2(m, N, HQ);
     S->k = ly_new2(m, N, HK);
@@ -42,7 +42,7 @@ static void block_forward(Vlm *m, VlmActs *A, int l, Tensor *inp, Tensor *resid,
     AttnDesc ad = {.B = A->B, .Tq = A->T, .Tk = A->T, .Hq = c->heads, .Hkv = c->kv_heads, .D = D,
                    .causal = 1, .scale = (float)(1.0 / sqrt((double)D))};
     S->att = ly_new2(m, N, HQ);
-    S->lse = ly_new(m, DT_F32, 3, (int64_t[]){A->B, c->heads, A->T});
+    S->lse = ly_stat(m, 3, (int64_t[]){A->B, c->heads, A->T});
     op_attention(be, &ad, ly_view(m, S->att, 4, (int64_t[]){A->B, A->T, c->heads, D}), S->lse,
                  ly_view(m, S->q, 4, (int64_t[]){A->B, A->T, c->heads, D}),
                  ly_view(m, S->k, 4, (int64_t[]){A->B, A->T, c->kv_heads, D}),
@@ -51,7 +51,7 @@ static void block_forward(Vlm *m, VlmActs *A, int l, Tensor *inp, Tensor *resid,
     linear_forward(m, o, S->att, L->o_w, -1, N, HQ, C);
     S->xmid = xmid;
     S->ln2 = ly_new2(m, N, C);
-    S->rstd2 = ly_new(m, DT_F32, 1, n1);
+    S->rstd2 = ly_stat(m, 1, n1);
     op_rmsnorm(be, S->ln2, S->xmid, S->rstd2, o, S->x, ly_w(m, L->ln2), c->rms_eps);
     S->gate = ly_new2(m, N, F);
     S->up = ly_new2(m, N, F);
@@ -121,7 +121,7 @@ void llm_forward(Vlm *m, VlmActs *A, int keep) {
     A->last_resid = resid;
     A->xf = ly_new2(m, N, C);
     A->hf = ly_new2(m, N, C);
-    A->rstdf = ly_new(m, DT_F32, 1, (int64_t[]){N});
+    A->rstdf = ly_stat(m, 1, (int64_t[]){N});
     op_rmsnorm(m->be, A->hf, A->xf, A->rstdf, inp, resid, ly_w(m, m->llm.norm), c->rms_eps);
 }
 

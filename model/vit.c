@@ -26,8 +26,8 @@ static void block_forward(Vlm *m, VlmActs *A, int l, Tensor *inp, Tensor *resid,
     S->resid = resid;
     S->x = resid ? ly_new2(m, N, D) : inp;
     S->ln1 = ly_new2(m, N, D);
-    S->mean1 = ly_new(m, DT_F32, 1, n1);
-    S->rstd1 = ly_new(m, DT_F32, 1, n1);
+    S->mean1 = ly_stat(m, 1, n1);
+    S->rstd1 = ly_stat(m, 1, n1);
     op_layernorm(be, S->ln1, resid ? S->x : NULL, S->mean1, S->rstd1, inp, resid, ly_w(m, L->ln1_w), ly_w(m, L->ln1_b), v->ln_eps);
     S->q = ly_new2(m, N, D);
     S->k = ly_new2(m, N, D);
@@ -39,15 +39,15 @@ static void block_forward(Vlm *m, VlmActs *A, int l, Tensor *inp, Tensor *resid,
                    .scale = (float)(1.0 / sqrt((double)hd))};
     int64_t s4[4] = {A->n_img, S_, H, hd};
     S->att = ly_new2(m, N, D);
-    S->lse = ly_new(m, DT_F32, 3, (int64_t[]){A->n_img, H, S_});
+    S->lse = ly_stat(m, 3, (int64_t[]){A->n_img, H, S_});
     op_attention(be, &ad, ly_view(m, S->att, 4, s4), S->lse, ly_view(m, S->q, 4, s4), ly_view(m, S->k, 4, s4),
                  ly_view(m, S->v, 4, s4), NULL, NULL);
     Tensor *o = ly_new2(m, N, D);
     linear_forward(m, o, S->att, L->o_w, L->o_b, N, D, D);
     S->xmid = xmid;
     S->ln2 = ly_new2(m, N, D);
-    S->mean2 = ly_new(m, DT_F32, 1, n1);
-    S->rstd2 = ly_new(m, DT_F32, 1, n1);
+    S->mean2 = ly_stat(m, 1, n1);
+    S->rstd2 = ly_stat(m, 1, n1);
     op_layernorm(be, S->ln2, S->xmid, S->mean2, S->rstd2, o, S->x, ly_w(m, L->ln2_w), ly_w(m, L->ln2_b), v->ln_eps);
     S->f1 = ly_new2(m, N, I);
     S->h = ly_new2(m, N, I);
@@ -137,8 +137,8 @@ void vit_forward(Vlm *m, VlmActs *A, int keep) {
     Tensor *x = A->emb;
     if (clip) {
         A->emb_ln = ly_new2(m, N, D);
-        A->pre_mean = ly_new(m, DT_F32, 1, &N);
-        A->pre_rstd = ly_new(m, DT_F32, 1, &N);
+        A->pre_mean = ly_stat(m, 1, &N);
+        A->pre_rstd = ly_stat(m, 1, &N);
         op_layernorm(be, A->emb_ln, NULL, A->pre_mean, A->pre_rstd, A->emb, NULL, ly_w(m, m->vis.pre_w),
                      ly_w(m, m->vis.pre_b), v->ln_eps);
         x = A->emb_ln;
@@ -162,8 +162,8 @@ void vit_forward(Vlm *m, VlmActs *A, int keep) {
     Tensor *full = A->vx_final;
     if (v->post_norm) {
         full = ly_new2(m, N, D);
-        A->post_mean = ly_new(m, DT_F32, 1, &N);
-        A->post_rstd = ly_new(m, DT_F32, 1, &N);
+        A->post_mean = ly_stat(m, 1, &N);
+        A->post_rstd = ly_stat(m, 1, &N);
         op_layernorm(be, full, resid ? A->vx_final : NULL, A->post_mean, A->post_rstd, inp, resid,
                      ly_w(m, m->vis.post_w), ly_w(m, m->vis.post_b), v->ln_eps);
     } else if (resid) {

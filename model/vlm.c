@@ -127,11 +127,11 @@ static int forward_impl(Vlm *m, const VlmBatch *b, float loss_weight, int backwa
     A->hf_grad = NULL;
     if (A->targets) {
         int64_t one = 1;
-        Tensor *logp = ly_new(m, DT_F32, 1, &N), *sum = ly_new(m, DT_F32, 1, &one);
+        Tensor *logp = ly_stat(m, 1, &N), *sum = ly_stat(m, 1, &one);
         Tensor *dh = NULL, *dw = NULL;
         A->weight = NULL;
         if (A->llm_bwd) {
-            A->weight = ly_new(m, DT_F32, 1, &N);
+            A->weight = ly_stat(m, 1, &N);
             op_fill(be, A->weight, loss_weight);
             dh = ly_zeros2(m, N, C);
             dw = ly_g(m, m->llm.head);

@@ -55,6 +55,10 @@ void vlm_acts_free(Vlm *m);
 
 /* Activation allocation (BUF_ACTS); panics when the class is full. */
 Tensor *ly_new(Vlm *m, DType dt, int ndim, const int64_t *shape);
+/* f32 on every backend (cuda stores other float activations as bf16): norm
+ * statistics, attention lse, per-token log-probs and loss weights, whose
+ * rounding backward or the loss would amplify. */
+Tensor *ly_stat(Vlm *m, int ndim, const int64_t *shape);
 Tensor *ly_new2(Vlm *m, int64_t r, int64_t c);
 Tensor *ly_zeros2(Vlm *m, int64_t r, int64_t c);
 Tensor *ly_view(Vlm *m, Tensor *t, int ndim, const int64_t *shape);

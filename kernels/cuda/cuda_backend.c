@@ -10,7 +10,9 @@
  *   exactly one cudaMalloc.
  * - Storage types: BUF_PARAMS / BUF_ACTS / BUF_SCRATCH hold float tensors as
  *   bf16, BUF_MASTER / BUF_GRADS / BUF_OPTIM as f32; with fp32_matmul every
- *   float tensor is f32 (parity tests). Host data is always f32 / i32.
+ *   float tensor is f32 (parity tests). be_alloc_f32 is f32 in any class
+ *   (the model's norm statistics, attention lse, log-probs, loss weights).
+ *   Host data is always f32 / i32.
  * - be_upload returns once the host buffer may be reused; the copy itself
  *   overlaps queued compute work (upload stream), and compute waits for it.
  *   be_download returns with the data on the host.

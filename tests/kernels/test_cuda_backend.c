@@ -55,6 +55,9 @@ static void test_create_or_clear_error(void) {
     CHECK(a && g, "%s", st.msg);
     if (!a || !g) { be_destroy(be); return; }
     CHECK(t_dtype(a) == DT_BF16 && t_dtype(g) == DT_F32, "storage types %s %s", dt_name(t_dtype(a)), dt_name(t_dtype(g)));
+    CHECK(be_must_reserve(be, BUF_ACTS) && be_must_reserve(be, BUF_SCRATCH), "cuda classes must be reserved");
+    Tensor *sx = be_alloc_f32(be, BUF_ACTS, 1, (int64_t[]){5}, &st);
+    CHECK(sx && t_dtype(sx) == DT_F32, "be_alloc_f32 in the acts class: %s", sx ? dt_name(t_dtype(sx)) : st.msg);
     /* 1 + 2^-8 is a tie between bf16 neighbours 1 and 1 + 2^-7: nearest even gives 1 */
     float in[5] = {1.0f, 1.0f + 1.0f / 256, 1.0f + 3.0f / 256, -2.5f, 1e-3f}, out[5];
     be_upload(be, a, in);
@@ -65,6 +68,11 @@ static void test_create_or_clear_error(void) {
     be_upload(be, g, in);
     be_download(be, g, out);
     CHECK(memcmp(in, out, sizeof in) == 0, "f32 class must round-trip exactly");
+    if (sx) {
+        be_upload(be, sx, in);
+        be_download(be, sx, out);
+        CHECK(memcmp(in, out, sizeof in) == 0, "be_alloc_f32 must round-trip exactly in the acts class");
+    }
     op_fill(be, g, 0.25f);
     be_download(be, g, out);
     CHECK(out[0] == 0.25f && out[4] == 0.25f, "fill then download: %g %g", out[0], out[4]);
@@ -72,4 +80,37 @@ static void test_create_or_clear_error(void) {
     be_destroy(be);
 }
 
-TEST_MAIN({"build_info", test_build_info}, {"create_or_clear_error", test_create_or_clear_error})
+/* The cpu backend with reserve_only behaves as cuda does for sizing: every
+ * class but scratch fails without a reservation and fits exactly one; f32
+ * statistics take 4 bytes an element in any class. */
+static void test_cpu_reserve_only(void) {
+    VStatus st = {0};
+    BackendOptions o = {.name = "cpu", .threads = 1, .reserve_only = 1};
+    Backend *be = be_create(&o, &st);
+    CHECK(be != NULL, "%s", st.msg);
+    if (!be) return;
+    CHECK(be_must_reserve(be, BUF_ACTS) && be_must_reserve(be, BUF_PARAMS) && !be_must_reserve(be, BUF_SCRATCH),
+          "must reserve: acts %d params %d scratch %d", be_must_reserve(be, BUF_ACTS), be_must_reserve(be, BUF_PARAMS),
+          be_must_reserve(be, BUF_SCRATCH));
+    CHECK(be_alloc(be, BUF_ACTS, DT_F32, 1, (int64_t[]){4}, &st) == NULL && st.code == VS_ENOMEM,
+          "acts without a reservation: code %d", st.code);
+    vs_clear(&st);
+    CHECK(be_alloc(be, BUF_SCRATCH, DT_F32, 1, (int64_t[]){4}, &st) != NULL, "scratch grows lazily: %s", st.msg);
+    size_t one = be_bytes_for(be, BUF_ACTS, DT_F32, 1, (int64_t[]){64});
+    CHECK(be_reserve(be, BUF_ACTS, 2 * one, &st) == 0 && be_capacity(be, BUF_ACTS) >= 2 * one, "%s", st.msg);
+    Tensor *a = be_alloc(be, BUF_ACTS, DT_F32, 1, (int64_t[]){64}, &st);
+    Tensor *b = be_alloc_f32(be, BUF_ACTS, 1, (int64_t[]){64}, &st);
+    CHECK(a && b && t_dtype(b) == DT_F32 && be_used(be, BUF_ACTS) == 2 * one, "two tensors in the reservation: %s",
+          st.msg);
+    CHECK(be_alloc(be, BUF_ACTS, DT_F32, 1, (int64_t[]){be_capacity(be, BUF_ACTS) / 4}, &st) == NULL, "over capacity");
+    vs_clear(&st);
+    be_destroy(be);
+    /* the default cpu backend grows every class lazily */
+    o.reserve_only = 0;
+    be = be_create(&o, &st);
+    CHECK(be && !be_must_reserve(be, BUF_ACTS) && !be_must_reserve(be, BUF_PARAMS), "lazy cpu");
+    be_destroy(be);
+}
+
+TEST_MAIN({"build_info", test_build_info}, {"create_or_clear_error", test_create_or_clear_error},
+          {"cpu_reserve_only", test_cpu_reserve_only})

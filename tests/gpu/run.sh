@@ -3,9 +3,11 @@
 # (tests/gpu/make_bundle.sh) on a machine with CUDA libraries but no package
 # manager.
 #   smoke  (<= 2 min): device query (vlmc --version), op coverage, a few ops vs CPU
-#   full   (<= 5 min): every op vs CPU in fp32 and bf16, plus
+#   full   (<= 6 min): every op vs CPU in fp32 and bf16, plus
 #                      compute-sanitizer --tool memcheck over a small run (skipped
-#                      with a message where the tool is absent or refuses the device)
+#                      with a message where the tool is absent or refuses the device),
+#                      plus the trainer: 70 steps of configs/shapes.yaml on cpu and
+#                      on cuda, losses compared step by step
 #   bench            : tests/gpu/bench_ops, and PyTorch's same ops when torch is there
 # Logs: one file per step in $LOG_DIR (default ./gpu-logs); a summary at the end.
 # Exit status: 0 when every step that ran passed.
@@ -104,9 +106,33 @@ bench() {
       "$LOG_DIR/bench_ops.log" "$LOG_DIR/bench_torch.log" | tee "$LOG_DIR/bench_ratio.txt"
 }
 
+# The trainer on the GPU: the default recipe cut to a few steps per stage,
+# once on cpu and once on cuda (bf16 activations), from the same seed; the
+# losses must agree step by step within bf16's reach (first step 2 %, every
+# step 10 %; the trajectories drift apart slowly), and the shapes eval (the
+# generator) must run.
+train_cuda() {
+  local d=$work/train args
+  cd "$root" || return
+  args=(stages.0.steps=30 stages.1.steps=5 stages.2.steps=30 stages.3.steps=5 shapes.dir=$d/data shapes.eval=2)
+  step train_cpu 180 "$bin/vlmc" train configs/shapes.yaml "${args[@]}" --out "$d/cpu" || return
+  step train_cuda 180 "$bin/vlmc" train configs/shapes.yaml backend=cuda "${args[@]}" --out "$d/cuda" || return
+  local log="$LOG_DIR/train_compare.log"
+  paste <(grep -o '"loss":[^,]*' "$d/cpu/metrics.jsonl" | cut -d: -f2) \
+        <(grep -o '"loss":[^,]*' "$d/cuda/metrics.jsonl" | cut -d: -f2) |
+    awk '{n++; r = ($2 - $1) / ($1 > 0 ? $1 : 1); if (r < 0) r = -r; if (r > m) m = r;
+          if (n == 1) first = r; printf "step %d cpu %.6f cuda %.6f rel %.2e\n", n, $1, $2, r}
+         END {printf "steps %d, first-step rel %.2e, max rel %.2e\n", n, first, m;
+              exit !(n == 70 && first <= 0.02 && m <= 0.10)}' > "$log"
+  local rc=$?
+  tail -n 3 "$log"
+  if [ $rc -eq 0 ]; then summary+=("PASS train_compare ($(tail -n 1 "$log"))")
+  else summary+=("FAIL train_compare ($log)"); fails=$((fails + 1)); fi
+}
+
 case $tier in
   smoke) smoke ;;
-  full) smoke; step parity_full 240 "$bin/gpu_parity" --mode both; memcheck ;;
+  full) smoke; step parity_full 240 "$bin/gpu_parity" --mode both; memcheck; train_cuda ;;
   bench) bench ;;
 esac
 echo "== summary ($tier)"

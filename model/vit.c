@@ -92,6 +92,11 @@ static Tensor *upload_idx(Vlm *m, const int32_t *h, int64_t n) {
     return t;
 }
 
+int64_t vit_feat_rows(const VisionConfig *v) {
+    int64_t side = mcfg_patches_side(v);
+    return v->kind == VIS_CLIP && !v->keep_cls ? side * side : mcfg_vision_seq(v);
+}
+
 void vit_forward(Vlm *m, VlmActs *A, int keep) {
     const VisionConfig *v = &m->cfg.vis;
     Backend *be = m->be;

@@ -18,6 +18,7 @@ int32_t *vlm_host_idx(VlmActs *A, int64_t n) {
 void vlm_acts_free(Vlm *m) {
     if (!m->acts) return;
     free(m->acts->host_idx);
+    free(m->acts->host_feat);
     free(m->acts->vit);
     free(m->acts->llm);
     free(m->acts);
@@ -29,6 +30,75 @@ void vlm_end_step(Vlm *m) {
         be_reset(m->be, BUF_ACTS, m->acts->mark);
         m->acts->have = 0;
     }
+}
+
+/* ---- frozen-encoder feature cache (vlm.h) ---------------------------------- */
+void vlm_feature_cache(Vlm *m, size_t bytes) {
+    fc_free(m->feat_cache);
+    m->feat_cache = bytes ? fc_new(bytes) : NULL;
+}
+
+void vlm_feature_cache_clear(Vlm *m) { fc_clear(m->feat_cache); }
+
+void vlm_feature_cache_stats(const Vlm *m, VlmFeatCacheStats *s) { fc_stats(m->feat_cache, s); }
+
+static float *host_feat(VlmActs *A, size_t n) {
+    if (n > A->host_feat_cap) {
+        free(A->host_feat);
+        A->host_feat = malloc(n * sizeof(float));
+        VLMC_ASSERT(A->host_feat, "out of memory");
+        A->host_feat_cap = n;
+    }
+    return A->host_feat;
+}
+
+/* One image through the frozen encoder on its own (rows 0..R-1 of a batch of
+ * one), its features to out (R x D floats). Alone, an image's features are
+ * the same bits whenever they are computed; inside a batch they are not
+ * (the GEMM kernels sum a row's products in an order that depends on the
+ * row's place in its block), so the cache only ever holds, and the cached
+ * path only ever uses, features computed this way. */
+static void feat_one(Vlm *m, VlmActs *A, const VlmBatch *b, int64_t i, float *out) {
+    const VisionConfig *v = &m->cfg.vis;
+    int64_t px = 3LL * v->image_size * v->image_size;
+    size_t mk = be_mark(m->be, BUF_ACTS);
+    A->n_img = 1;
+    A->pixels = ly_new(m, DT_F32, 4, (int64_t[]){1, 3, v->image_size, v->image_size});
+    be_upload(m->be, A->pixels, b->pixels + i * px);
+    vit_forward(m, A, 0);
+    be_download(m->be, A->feat, out);
+    be_reset(m->be, BUF_ACTS, mk);
+    A->pixels = NULL;
+    A->feat = NULL;
+}
+
+/* With the cache on and the encoder frozen, A->feat comes from here: every
+ * image is looked up by its pixels' key, a miss is computed alone (feat_one)
+ * and kept while there is room; returns 1. Returns 0 (the caller runs the
+ * encoder on the batch) when the cache is off or the encoder trains, which
+ * also empties the cache. */
+static int feat_cached(Vlm *m, VlmActs *A, const VlmBatch *b, int enc_tr) {
+    VlmFeatCache *c = m->feat_cache;
+    if (!c) return 0;
+    if (enc_tr) { fc_clear(c); return 0; }
+    const VisionConfig *v = &m->cfg.vis;
+    int64_t n = b->n_images, px = 3LL * v->image_size * v->image_size, R = vit_feat_rows(v), rf = R * v->hidden;
+    float *h = host_feat(A, (size_t)(n * rf));
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t k1, k2;
+        fc_key(b->pixels + i * px, px, &k1, &k2);
+        const float *f = fc_find(c, rf, k1, k2);
+        if (f) {
+            memcpy(h + i * rf, f, (size_t)rf * sizeof(float));
+        } else {
+            feat_one(m, A, b, i, h + i * rf);
+            fc_insert(c, rf, k1, k2, h + i * rf);
+        }
+    }
+    A->n_img = n;
+    A->feat = ly_new2(m, n * R, v->hidden);
+    be_upload(m->be, A->feat, h);
+    return 1;
 }
 
 static int llm_layer_trainable(const Vlm *m, int l) {
@@ -115,11 +185,13 @@ static int forward_impl(Vlm *m, const VlmBatch *b, float loss_weight, int backwa
     op_gather_rows(be, A->x0, ly_w(m, m->llm.emb), A->gtokens);
     if (imgs) {
         const VisionConfig *v = &m->cfg.vis;
-        A->pixels = ly_new(m, DT_F32, 4, (int64_t[]){b->n_images, 3, v->image_size, v->image_size});
-        be_upload(be, A->pixels, b->pixels);
         int64_t k = b->n_images * mcfg_tokens_per_image(&m->cfg);
         A->img_rows = upload_i32(m, b->img_rows, k);
-        vit_forward(m, A, A->vis_bwd);
+        if (!feat_cached(m, A, b, enc_tr)) {
+            A->pixels = ly_new(m, DT_F32, 4, (int64_t[]){b->n_images, 3, v->image_size, v->image_size});
+            be_upload(be, A->pixels, b->pixels);
+            vit_forward(m, A, A->vis_bwd);
+        }
         adapter_forward(m, A);
         op_scatter_rows(be, A->x0, A->ad_out, A->img_rows);
     }

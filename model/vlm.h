@@ -49,6 +49,13 @@ typedef struct VlmBatch {
 
 struct VlmActs;
 
+typedef struct VlmFeatCache VlmFeatCache;
+typedef struct VlmFeatCacheStats {
+    int64_t hits, misses;    /* images looked up since the cache was made */
+    int64_t entries, capacity;
+    size_t bytes;            /* host bytes the entries hold */
+} VlmFeatCacheStats;
+
 typedef struct Vlm {
     VlmConfig cfg;
     ParamTable pt;
@@ -62,6 +69,7 @@ typedef struct Vlm {
     struct { int w1, b1, w2, b2; } ad;
     struct { int emb, norm, head; LlmLayerIdx *L; } llm;
     struct VlmActs *acts;     /* private: the current step's saved tensors */
+    VlmFeatCache *feat_cache; /* frozen-encoder features by image (vlm_feature_cache); NULL: off */
 } Vlm;
 
 /* Builds the parameter table for cfg with the layout's Hugging Face names
@@ -76,6 +84,24 @@ void vlm_free(Vlm *m);
  * cfg.init_std[component], 0.02 (Hugging Face's initializer_range default)
  * where that is 0. */
 int vlm_init_random(Vlm *m, uint64_t seed, VStatus *st);
+
+/* The frozen-encoder feature cache: while no encoder parameter is
+ * trainable, an image's encoder output rows are kept on the host (keyed by a
+ * 128-bit hash of its normalised pixels, up to `bytes`) and read back instead
+ * of running the encoder. With the cache on, every image is encoded on its
+ * own (a miss, or any image once the cache is full): inside a batch an
+ * image's features depend in the last bits on its rows' place in the GEMM's
+ * blocks, alone they do not, so hits and misses give the same bits and a
+ * resumed run equals the uninterrupted one. Against the cache off (images
+ * encoded as a batch) results differ at float rounding (~1e-7 relative).
+ * The first forward with a trainable encoder parameter empties it; so does
+ * vlm_feature_cache_clear (call it after writing weights). bytes = 0 turns
+ * it off. Pays off when images repeat (epochs, the shapes demo's
+ * instruct/SFT, blank-image ablations) and the encoder runs on the host; on
+ * a GPU the transfers may cost more than the encoder. */
+void vlm_feature_cache(Vlm *m, size_t bytes);
+void vlm_feature_cache_clear(Vlm *m);
+void vlm_feature_cache_stats(const Vlm *m, VlmFeatCacheStats *s);
 
 /* Upper bound of the BUF_ACTS bytes of one step with this batch shape
  * (backward: training step; with_logits: vlm_logits), and a reservation of it

@@ -171,6 +171,7 @@ int vlm_allocate(Vlm *m, Backend *be, VStatus *st) {
 
 void vlm_free(Vlm *m) {
     vlm_acts_free(m);
+    fc_free(m->feat_cache);
     free(m->vis.L);
     free(m->llm.L);
     pt_free(&m->pt);

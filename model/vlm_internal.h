@@ -46,6 +46,8 @@ typedef struct VlmActs {
     int vit_layers, llm_layers;
     int32_t *host_idx;        /* host scratch for index tables, grown once, reused each step */
     size_t host_idx_cap;
+    float *host_feat;         /* host staging for cached features (n_img x rows x D), grown rarely */
+    size_t host_feat_cap;
 } VlmActs;
 
 /* Host int scratch of at least n entries (kept across steps: no per-step malloc). */
@@ -73,6 +75,17 @@ void linear_forward(Vlm *m, Tensor *out, const Tensor *x, int w, int b, int64_t 
 void linear_backward(Vlm *m, Tensor *dx, float beta, const Tensor *dout, const Tensor *x, int w, int b,
                      int64_t N, int64_t IC, int64_t OC);
 
+/* Feature cache (feat_cache.c). */
+VlmFeatCache *fc_new(size_t cap_bytes);
+void fc_free(VlmFeatCache *c);
+void fc_clear(VlmFeatCache *c);
+void fc_key(const float *px, int64_t n, uint64_t *k1, uint64_t *k2);
+const float *fc_find(VlmFeatCache *c, int64_t row_floats, uint64_t k1, uint64_t k2);
+void fc_insert(VlmFeatCache *c, int64_t row_floats, uint64_t k1, uint64_t k2, const float *rows);
+void fc_stats(const VlmFeatCache *c, VlmFeatCacheStats *s);
+
+/* Encoder output rows per image (patches, plus the class token when kept). */
+int64_t vit_feat_rows(const VisionConfig *v);
 /* Vision encoder: pixels -> features (n_img * rows_per_image, D) in A->feat. */
 void vit_forward(Vlm *m, VlmActs *A, int keep);
 /* dfeat -> weight gradients of the encoder. */

@@ -76,6 +76,7 @@ int tr_ckpt_load_weights(const char *ckpt, Vlm *m, VStatus *st) {
     snprintf(p, sizeof p, "%s/model.safetensors", ckpt);
     StFile *f = st_open(p, st);
     if (!f) return st->code;
+    vlm_feature_cache_clear(m);   /* cached features belong to the weights being replaced */
     char *seen = calloc((size_t)m->pt.n, 1);
     float *buf = NULL;
     size_t cap = 0;

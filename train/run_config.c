@@ -170,6 +170,8 @@ static const CfgField run_fields[] = {
     CFG_INT(TrRunCfg, image_size, "0", 0, 1 << 14, "image side (0: the model's)"),
     CFG_INT(TrRunCfg, workers, "0", 0, 256, "loader worker threads (0: 2)"),
     CFG_INT(TrRunCfg, prefetch, "0", 0, 256, "loader batches ahead (0: 2)"),
+    CFG_INT(TrRunCfg, feature_cache_mb, "-1", -1, 1 << 20,
+            "frozen-encoder feature cache, MiB of host memory (-1: 1024 on cpu, off on cuda; 0: off)"),
     CFG_STRUCT(TrRunCfg, checkpoint, &ckpt_schema, "checkpoint cadence"),
     CFG_STRUCT(TrRunCfg, eval, &eval_schema, "periodic eval"),
     CFG_LIST(TrRunCfg, stages, &stage_schema, "the stages, in order"),

@@ -156,6 +156,7 @@ typedef struct TrRunCfg {
     char *image_preset;
     int image_size;        /* 0: the model's */
     int workers, prefetch;
+    int feature_cache_mb;  /* frozen-encoder feature cache (-1: 1024 on cpu, 0 on cuda; 0: off) */
     TrCkptCfg checkpoint;
     TrEvalCfg eval;
     CfgList stages;        /* TrStageCfg */

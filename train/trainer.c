@@ -254,7 +254,7 @@ static int mkdir_p(const char *path, VStatus *st) {
 typedef struct ResumeState {
     int found;
     char path[4200];
-    int stage, threads, vocab, image_token;
+    int stage, threads, vocab, image_token, feature_cache;
     int64_t stage_step, stage_total, global_step, adam_step;
     char loader[LD_STATE_MAX];
 } ResumeState;
@@ -272,6 +272,7 @@ static int read_state(const char *ckpt, ResumeState *r, VStatus *st) {
     r->global_step = json_integer_value(json_object_get(j, "global_step"));
     r->adam_step = json_integer_value(json_object_get(j, "adam_step"));
     r->threads = (int)json_integer_value(json_object_get(j, "threads"));
+    r->feature_cache = (int)json_integer_value(json_object_get(j, "feature_cache"));   /* absent: off */
     r->vocab = (int)json_integer_value(json_object_get(j, "vocab"));
     r->image_token = (int)json_integer_value(json_object_get(j, "image_token"));
     snprintf(r->loader, sizeof r->loader, "%s", json_is_string(ld) ? json_string_value(ld) : "");
@@ -375,6 +376,15 @@ int trainer_open(Trainer **out, const TrRunCfg *cfg, const TrOpts *opts, VStatus
     }
     if ((rc = tr_cfg_check_model(cfg, &t->vlm, st))) goto fail;
     if ((rc = mkdir_p(t->dir, st))) goto fail;
+    /* the frozen-encoder feature cache; a resumed run keeps the checkpoint's on / off */
+    int64_t fc_mb = cfg->feature_cache_mb >= 0 ? cfg->feature_cache_mb : strcmp(cfg->backend, "cpu") ? 0 : 1024;
+    if (rs.found && rs.feature_cache != (fc_mb > 0)) {
+        fprintf(t->log, "resume: feature cache %s as in the checkpoint (config: %s)\n", rs.feature_cache ? "on" : "off",
+                fc_mb > 0 ? "on" : "off");
+        fc_mb = rs.feature_cache ? 1024 : 0;
+    }
+    t->feature_cache = fc_mb > 0;
+    if (t->feature_cache && t->vlm.cfg.has_vision) vlm_feature_cache(&t->vlm, (size_t)fc_mb << 20);
     if (rs.found) {
         if ((rc = tr_ckpt_load_weights(rs.path, &t->vlm, st))) goto fail;
         t->stage = rs.stage;

@@ -32,6 +32,8 @@ struct Trainer {
     FILE *log;
     int tty;
     int threads;
+    int feature_cache;     /* the frozen-encoder feature cache is on (part of the state: it sets the encoder's
+                              batch composition, so a resumed run keeps the checkpoint's choice) */
     Backend *be;
     Vlm vlm;
     int have_vlm;

@@ -54,6 +54,7 @@ static char *state_json(const Trainer *t, int stage, int64_t stage_step, const c
     json_object_set_new(j, "loader", json_string(stage_step ? loader : ""));
     json_object_set_new(j, "seed", json_integer(t->cfg->seed));
     json_object_set_new(j, "threads", json_integer(t->threads));
+    json_object_set_new(j, "feature_cache", json_integer(t->feature_cache));
     json_object_set_new(j, "vocab", json_integer(t->vlm.cfg.llm.vocab));
     json_object_set_new(j, "image_token", json_integer(t->vlm.cfg.image_token_id));
     json_object_set_new(j, "config_hash", json_string(h));

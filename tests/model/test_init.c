@@ -351,4 +351,101 @@ static void test_acts_bound(void) {
     }
 }
 
-TEST_MAIN({"seeded", test_seeded}, {"acts_bound", test_acts_bound}, {"recompute_identical", test_recompute_identical}, {"packing", test_packing}, {"partial_llm", test_partial_llm}, {"fd_linear_adapter", test_fd_linear_adapter}, {"fd_mlp_adapter", test_fd_mlp_adapter})
+/* The frozen-encoder feature cache: with the encoder frozen, a model whose
+ * cache holds every image and one whose cache holds none (every image then
+ * computed on its own, as misses are) give the same loss and gradients bit
+ * for bit, whether a batch's images all hit, partly hit or miss, in any
+ * order; against the model without a cache (images encoded as one batch)
+ * they agree to float rounding. A trainable encoder empties the cache. Both
+ * feature layouts (CLS row kept or not). */
+static void test_feature_cache(void) {
+    enum { NIMG = 4, PX = 3 * 16 * 16 };
+    static float pool[NIMG * PX];
+    uint64_t s = 7;
+    for (int i = 0; i < NIMG * PX; i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        pool[i] = (float)((s >> 40) % 2000) / 1000.0f - 1.0f;
+    }
+    static const int pairs[][2] = {{0, 1}, {1, 2}, {0, 1}, {1, 0}, {2, 3}, {3, 2}, {0, 1}};
+    const int npairs = (int)(sizeof pairs / sizeof pairs[0]);
+    for (int keep_cls = 0; keep_cls < 2; keep_cls++) {
+        VlmConfig c = tiny_cfg(ADAPT_MLP);
+        c.vis.keep_cls = keep_cls;
+        /* 0: no cache; 1: room for every image; 2: room for none */
+        Backend *be[3] = {golden_backend(), golden_backend(), golden_backend()};
+        Vlm m[3];
+        VStatus st = {0};
+        for (int k = 0; k < 3; k++) {
+            CHECK(vlm_build(&m[k], &c, &st) == 0, "%s", st.msg);
+            pt_set_trainable_comp(&m[k].pt, COMP_ENCODER, 0);
+            CHECK(vlm_allocate(&m[k], be[k], &st) == 0, "%s", st.msg);
+            vlm_init_random(&m[k], 5, &st);
+        }
+        vlm_feature_cache(&m[1], 1 << 20);
+        vlm_feature_cache(&m[2], 1);
+        VlmBatch b = make_batch(&c);
+        static float bpx[2 * PX];
+        b.pixels = bpx;
+        int64_t ng = m[0].pt.total_trainable;
+        float *g[3];
+        for (int k = 0; k < 3; k++) g[k] = malloc((size_t)ng * 4);
+        int same = 1;
+        double worst_l = 0, worst_g = 0;
+        for (int step = 0; step <= npairs; step++) {
+            const int *pr = pairs[step < npairs ? step : 0];
+            memcpy(bpx, pool + pr[0] * PX, PX * sizeof(float));
+            memcpy(bpx + PX, pool + pr[1] * PX, PX * sizeof(float));
+            double l[3];
+            if (step == npairs) {
+                /* the encoder trainable again (as a later stage makes it; forward only, its
+                   gradients were never carved): the cache must empty and stay out of the way */
+                for (int k = 0; k < 2; k++) {
+                    for (int i = 0; i < m[k].pt.n; i++)
+                        if (m[k].pt.p[i].comp == COMP_ENCODER) m[k].pt.p[i].trainable = 1;
+                    CHECK(vlm_forward(&m[k], &b, 0.05f, 0, &l[k], &st) == 0, "%s", st.msg);
+                }
+                CHECK(!memcmp(&l[0], &l[1], sizeof l[0]), "trainable encoder: loss %.17g vs %.17g", l[0], l[1]);
+                break;
+            }
+            for (int k = 0; k < 3; k++) {
+                pt_zero_grads(&m[k].pt);
+                CHECK(vlm_forward(&m[k], &b, 0.05f, 1, &l[k], &st) == 0 && vlm_backward(&m[k], &st) == 0, "%s", st.msg);
+                vlm_end_step(&m[k]);
+                be_download(be[k], m[k].pt.all_g, g[k]);
+            }
+            if (memcmp(&l[1], &l[2], sizeof l[1]) || memcmp(g[1], g[2], (size_t)ng * 4)) {
+                same = 0;
+                printf("  keep_cls %d step %d (images %d,%d): loss %.17g vs %.17g\n", keep_cls, step, pr[0], pr[1], l[1], l[2]);
+            }
+            double dl = fabs(l[1] - l[0]) / fabs(l[0]), dg = 0, ngr = 0;
+            for (int64_t j = 0; j < ng; j++) {
+                dg += ((double)g[1][j] - g[0][j]) * ((double)g[1][j] - g[0][j]);
+                ngr += (double)g[0][j] * g[0][j];
+            }
+            dg = sqrt(dg / ngr);
+            if (dl > worst_l) worst_l = dl;
+            if (dg > worst_g) worst_g = dg;
+        }
+        VlmFeatCacheStats fs;
+        vlm_feature_cache_stats(&m[1], &fs);
+        CHECK(same, "keep_cls %d: a cache that hits and one that never holds differ", keep_cls);
+        /* f32 rounding of a differently summed encoder (tolerance: 100x float epsilon) */
+        CHECK(worst_l <= 1e-5 && worst_g <= 1e-5, "keep_cls %d: vs no cache: loss rel %.3g, gradient rel %.3g", keep_cls,
+              worst_l, worst_g);
+        /* (0,1) 2 misses; (1,2) 1 hit 1 miss; (0,1), (1,0) 2 hits each; (2,3) 1 hit 1 miss; (3,2), (0,1) 2 hits each */
+        CHECK(fs.hits == 10 && fs.misses == 4, "keep_cls %d: hits %lld misses %lld", keep_cls, (long long)fs.hits,
+              (long long)fs.misses);
+        CHECK(fs.entries == 0, "keep_cls %d: %lld entries left after a trainable-encoder step", keep_cls,
+              (long long)fs.entries);
+        printf("  keep_cls %d: %d steps bit-identical between full and empty caches (%lld hits, %lld misses); vs no "
+               "cache: loss rel %.2g, gradient rel %.2g\n", keep_cls, npairs, (long long)fs.hits, (long long)fs.misses,
+               worst_l, worst_g);
+        for (int k = 0; k < 3; k++) {
+            free(g[k]);
+            vlm_free(&m[k]);
+            be_destroy(be[k]);
+        }
+    }
+}
+
+TEST_MAIN({"seeded", test_seeded}, {"feature_cache", test_feature_cache}, {"acts_bound", test_acts_bound}, {"recompute_identical", test_recompute_identical}, {"packing", test_packing}, {"partial_llm", test_partial_llm}, {"fd_linear_adapter", test_fd_linear_adapter}, {"fd_mlp_adapter", test_fd_mlp_adapter})

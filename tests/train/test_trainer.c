@@ -57,6 +57,47 @@ static void test_resume_bitwise(void) {
     tu_rmtree(b);
 }
 
+/* The frozen-encoder feature cache (on by default on the cpu backend; the
+   tiny recipe's first stage freezes the encoder) is part of the state: a run
+   checkpointed with it on and resumed with feature_cache_mb=0 keeps it on and
+   equals the uninterrupted run bit for bit. A run without it encodes each
+   batch's images together, so its losses differ in the last bits only. */
+static void test_feature_cache_state(void) {
+    char a[256], b[256], c[256];
+    tu_tmpdir(a, sizeof a, "tr_fc_on");
+    tu_tmpdir(b, sizeof b, "tr_fc_res");
+    tu_tmpdir(c, sizeof c, "tr_fc_off");
+    VStatus st = {0};
+    const char *const off[] = {"feature_cache_mb=0", NULL};
+    CHECK(tu_run(TINY, NULL, a, 0, 0, &st) == 0, "cache on: %s", st.msg);
+    CHECK(tu_run(TINY, NULL, b, 4, 0, &st) == 0, "run to 4: %s", st.msg);
+    CHECK(tu_run(TINY, off, b, 0, 1, &st) == 0, "resume with feature_cache_mb=0: %s", st.msg);
+    CHECK(tu_run(TINY, off, c, 0, 0, &st) == 0, "cache off: %s", st.msg);
+    double la[32], lb[32], lc[32];
+    int na = tu_losses(a, la, 32), nb = tu_losses(b, lb, 32), nc = tu_losses(c, lc, 32);
+    CHECK(na == 12 && nb == 12 && nc == 12, "rows %d %d %d", na, nb, nc);
+    double worst = 0;
+    int same_b = 1;
+    for (int i = 0; i < na && i < nb && i < nc; i++) {
+        same_b &= la[i] == lb[i];
+        double r = fabs(lc[i] - la[i]) / la[i];
+        if (r > worst) worst = r;
+    }
+    CHECK(same_b, "the resumed run left the checkpoint's feature cache setting");
+    CHECK(worst <= 1e-5, "cache on vs off: loss rel %.3g", worst);
+    char p[512], line[4096] = {0};
+    snprintf(p, sizeof p, "%s/ckpt-00000012/trainer.json", b);
+    FILE *f = fopen(p, "r");
+    size_t n = f ? fread(line, 1, sizeof line - 1, f) : 0;
+    if (f) fclose(f);
+    line[n] = 0;
+    CHECK(strstr(line, "\"feature_cache\": 1") != NULL, "trainer.json has no feature_cache 1: %s", line);
+    printf("  resumed with the cache setting of the checkpoint: 12 losses identical; cache off: loss rel %.2g\n", worst);
+    tu_rmtree(a);
+    tu_rmtree(b);
+    tu_rmtree(c);
+}
+
 static float *snapshot(Trainer *t) {
     Vlm *m = trainer_model(t);
     float *w = malloc((size_t)m->pt.total * sizeof(float));
@@ -695,6 +736,6 @@ static void test_reserved_buffers(void) {
     tu_rmtree(b);
 }
 
-TEST_MAIN({"reserved_buffers", test_reserved_buffers}, {"threads_in_state", test_threads_in_state}, {"eval_hook", test_eval_hook}, {"four_regimes", test_four_regimes}, {"new_rows_only", test_new_rows_only}, {"resume_bitwise", test_resume_bitwise}, {"frozen_parts", test_frozen_parts},
+TEST_MAIN({"feature_cache_state", test_feature_cache_state}, {"reserved_buffers", test_reserved_buffers}, {"threads_in_state", test_threads_in_state}, {"eval_hook", test_eval_hook}, {"four_regimes", test_four_regimes}, {"new_rows_only", test_new_rows_only}, {"resume_bitwise", test_resume_bitwise}, {"frozen_parts", test_frozen_parts},
           {"accumulation", test_accumulation}, {"bad_configs", test_bad_configs}, {"init_std", test_init_std},
           {"nonfinite_guard", test_nonfinite_guard}, {"pixel_shuffle_checkpoint", test_pixel_shuffle_checkpoint})

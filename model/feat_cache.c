@@ -11,9 +11,10 @@
  * only when no encoder parameter is trainable and empties it on the first
  * forward that finds one trainable; weight loads call vlm_feature_cache_clear.
  *
- * Layout: one host arena of `cap` entries of row_floats floats (malloc'd
- * once; pages are committed as entries fill), an open-addressing table of
- * 2 * cap slots. Full means full: later images are computed, not cached. */
+ * Layout: a host arena of entries of row_floats floats and an open-addressing
+ * table of at least twice as many slots, both doubled as entries arrive (from
+ * 256 entries) up to the byte budget. Full means full: later images are
+ * computed, not cached. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,9 +28,9 @@ typedef struct Slot {
 struct VlmFeatCache {
     size_t cap_bytes;
     int64_t row_floats;  /* per image: rows x D, fixed by the first use */
-    int64_t cap, n;      /* entries */
+    int64_t max, cap, n; /* entries: the budget's, allocated, held */
     float *data;         /* (cap, row_floats) */
-    Slot *slot;          /* 2 * cap, a power of two */
+    Slot *slot;          /* nslot >= 2 * cap, a power of two */
     int64_t nslot;
     int64_t hits, misses;
 };
@@ -80,47 +81,59 @@ void fc_clear(VlmFeatCache *c) {
     c->n = 0;
 }
 
-/* Sizes the arena for entries of row_floats floats on first use; 0 when the
- * cache cannot hold even one (then it stays off). */
-static int fc_ready(VlmFeatCache *c, int64_t row_floats) {
-    if (c->data) return c->row_floats == row_floats;
-    int64_t cap = (int64_t)(c->cap_bytes / ((size_t)row_floats * sizeof(float)));
-    if (cap < 1) return 0;
-    int64_t ns = 2;
-    while (ns < 2 * cap) ns *= 2;
-    c->data = malloc((size_t)cap * (size_t)row_floats * sizeof(float));
-    c->slot = calloc((size_t)ns, sizeof *c->slot);
-    if (!c->data || !c->slot) {
-        free(c->data);
-        free(c->slot);
-        c->data = NULL;
-        c->slot = NULL;
-        return 0;
-    }
-    c->cap = cap;
-    c->nslot = ns;
-    c->row_floats = row_floats;
-    return 1;
-}
-
-static Slot *probe(VlmFeatCache *c, uint64_t k1, uint64_t k2) {
-    for (int64_t i = (int64_t)(k1 & (uint64_t)(c->nslot - 1));; i = (i + 1) & (c->nslot - 1)) {
-        Slot *s = &c->slot[i];
+static Slot *probe(Slot *slot, int64_t nslot, uint64_t k1, uint64_t k2) {
+    for (int64_t i = (int64_t)(k1 & (uint64_t)(nslot - 1));; i = (i + 1) & (nslot - 1)) {
+        Slot *s = &slot[i];
         if (!s->at || (s->k1 == k1 && s->k2 == k2)) return s;
     }
 }
 
+/* Room for `want` entries (at most max): arena and table grow together; 0
+ * when the memory is not there (the cache then stops growing). */
+static int fc_grow(VlmFeatCache *c, int64_t want) {
+    int64_t cap = c->cap ? c->cap : 256;
+    while (cap < want) cap *= 2;
+    if (cap > c->max) cap = c->max;
+    if (cap <= c->cap) return 0;
+    int64_t ns = 2;
+    while (ns < 2 * cap) ns *= 2;
+    float *d = realloc(c->data, (size_t)cap * (size_t)c->row_floats * sizeof(float));
+    if (!d) return 0;
+    c->data = d;
+    Slot *t = calloc((size_t)ns, sizeof *t);
+    if (!t) return 0;
+    for (int64_t i = 0; i < c->nslot; i++)
+        if (c->slot[i].at) *probe(t, ns, c->slot[i].k1, c->slot[i].k2) = c->slot[i];
+    free(c->slot);
+    c->slot = t;
+    c->nslot = ns;
+    c->cap = cap;
+    return 1;
+}
+
+/* Fixes the entry size on first use; 0 when the budget holds not even one
+ * entry or the size differs (the cache then stays out of the way). */
+static int fc_ready(VlmFeatCache *c, int64_t row_floats) {
+    if (!c->row_floats) {
+        c->row_floats = row_floats;
+        c->max = (int64_t)(c->cap_bytes / ((size_t)row_floats * sizeof(float)));
+        if (c->max > 0) fc_grow(c, 1);
+    }
+    return c->row_floats == row_floats && c->cap > 0;
+}
+
 const float *fc_find(VlmFeatCache *c, int64_t row_floats, uint64_t k1, uint64_t k2) {
     if (!fc_ready(c, row_floats)) return NULL;
-    Slot *s = probe(c, k1, k2);
+    Slot *s = probe(c->slot, c->nslot, k1, k2);
     if (!s->at) { c->misses++; return NULL; }
     c->hits++;
     return c->data + (size_t)(s->at - 1) * (size_t)row_floats;
 }
 
 void fc_insert(VlmFeatCache *c, int64_t row_floats, uint64_t k1, uint64_t k2, const float *rows) {
-    if (!fc_ready(c, row_floats) || c->n >= c->cap) return;
-    Slot *s = probe(c, k1, k2);
+    if (!fc_ready(c, row_floats) || c->n >= c->max) return;
+    if (c->n >= c->cap && !fc_grow(c, c->n + 1)) return;
+    Slot *s = probe(c->slot, c->nslot, k1, k2);
     if (s->at) return;
     memcpy(c->data + (size_t)c->n * (size_t)row_floats, rows, (size_t)row_floats * sizeof(float));
     *s = (Slot){k1, k2, ++c->n};
@@ -132,6 +145,6 @@ void fc_stats(const VlmFeatCache *c, VlmFeatCacheStats *s) {
     s->hits = c->hits;
     s->misses = c->misses;
     s->entries = c->n;
-    s->capacity = c->cap;
+    s->capacity = c->max;
     s->bytes = (size_t)c->n * (size_t)c->row_floats * sizeof(float);
 }

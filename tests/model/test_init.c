@@ -448,4 +448,39 @@ static void test_feature_cache(void) {
     }
 }
 
-TEST_MAIN({"seeded", test_seeded}, {"feature_cache", test_feature_cache}, {"acts_bound", test_acts_bound}, {"recompute_identical", test_recompute_identical}, {"packing", test_packing}, {"partial_llm", test_partial_llm}, {"fd_linear_adapter", test_fd_linear_adapter}, {"fd_mlp_adapter", test_fd_mlp_adapter})
+/* The cache grows from 256 entries to its byte budget and stops there:
+ * 700 distinct images through a forward (two per batch), then the first 300
+ * again; a budget of 500 entries keeps 500 (the rest computed each time). */
+static void test_feature_cache_growth(void) {
+    VlmConfig c = tiny_cfg(ADAPT_MLP);
+    Backend *be = golden_backend();
+    Vlm m;
+    VStatus st = {0};
+    CHECK(vlm_build(&m, &c, &st) == 0, "%s", st.msg);
+    pt_set_trainable_comp(&m.pt, COMP_ENCODER, 0);
+    CHECK(vlm_allocate(&m, be, &st) == 0, "%s", st.msg);
+    vlm_init_random(&m, 3, &st);
+    size_t entry = (size_t)17 * 16 * sizeof(float);   /* CLS kept: 17 rows of 16 */
+    VlmBatch b = make_batch(&c);
+    for (int budget = 0; budget < 2; budget++) {
+        vlm_feature_cache(&m, budget ? 500 * entry : (size_t)64 << 20);
+        for (int pass = 0; pass < 2; pass++)
+            for (int i = 0; i < (pass ? 300 : 700); i += 2) {
+                for (int k = 0; k < 2; k++) px[k * 768] = (float)(i + k);   /* one pixel tells the images apart */
+                double l;
+                CHECK(vlm_forward(&m, &b, 0.05f, 0, &l, &st) == 0, "%s", st.msg);
+            }
+        VlmFeatCacheStats fs;
+        vlm_feature_cache_stats(&m, &fs);
+        int64_t want = budget ? 500 : 700;
+        CHECK(fs.entries == want && fs.misses == 700 && fs.hits == 300,
+              "budget %d: entries %lld (want %lld), hits %lld, misses %lld", budget, (long long)fs.entries,
+              (long long)want, (long long)fs.hits, (long long)fs.misses);
+        printf("  budget %s: %lld entries (%.1f MiB), %lld hits, %lld misses\n", budget ? "500 entries" : "64 MiB",
+               (long long)fs.entries, (double)fs.bytes / (1 << 20), (long long)fs.hits, (long long)fs.misses);
+    }
+    vlm_free(&m);
+    be_destroy(be);
+}
+
+TEST_MAIN({"seeded", test_seeded}, {"feature_cache", test_feature_cache}, {"feature_cache_growth", test_feature_cache_growth}, {"acts_bound", test_acts_bound}, {"recompute_identical", test_recompute_identical}, {"packing", test_packing}, {"partial_llm", test_partial_llm}, {"fd_linear_adapter", test_fd_linear_adapter}, {"fd_mlp_adapter", test_fd_mlp_adapter})

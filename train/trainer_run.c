@@ -297,6 +297,11 @@ static int run_stage(Trainer *t, int *stop, VStatus *st) {
             int capped = !data_end && sc->time_s > 0 && (t->stage_total <= 0 || t->stage_step < t->stage_total);
             fprintf(t->log, "%s: stage done, %lld steps in %.1f s%s\n", sc->name, (long long)t->stage_step,
                     now_s() - t0, capped ? " (its time_s budget ended it)" : "");
+            VlmFeatCacheStats fs;
+            vlm_feature_cache_stats(&t->vlm, &fs);
+            if (fs.hits + fs.misses)
+                fprintf(t->log, "%s: feature cache %lld hits, %lld misses so far, %lld images held (%.0f MiB)\n", sc->name,
+                        (long long)fs.hits, (long long)fs.misses, (long long)fs.entries, (double)fs.bytes / (1 << 20));
         }
         ld_state(L, t->ld_state, sizeof t->ld_state);
         rc = checkpoint(t, finished, t->ld_state, st);

@@ -52,6 +52,7 @@ int vlm_grow_vocab(Vlm *m, int new_vocab, int train_new_rows_only, VStatus *st) 
     cfg.llm.vocab = new_vocab;
     int recompute = m->recompute;
     int64_t chunk = m->xent_chunk;
+    VlmFeatCache *fc = m->feat_cache;   /* the encoder does not change: its cached features stay valid */
     m->pt.p = NULL;   /* `old` owns the entries now */
     m->pt.n = m->pt.cap = 0;
     vlm_acts_free(m);
@@ -64,6 +65,7 @@ int vlm_grow_vocab(Vlm *m, int new_vocab, int train_new_rows_only, VStatus *st) 
     m->be = be;
     m->recompute = recompute;
     m->xent_chunk = chunk;
+    m->feat_cache = fc;
     if (rc) { free(host); pt_free(&old); return rc; }
     for (int i = 0; i < m->pt.n; i++) {
         int k = pt_find(&old, m->pt.p[i].name);

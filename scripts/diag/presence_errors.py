@@ -9,7 +9,7 @@ a look-up that binds colour to shape on one image token answers these).
 A model that checks colour and shape separately ("bag of features") gets
 every split right except "both, apart".
 
-  .venv/bin/python scripts/diag/presence_errors.py runs/shapes/ckpt-00005800 \\
+  .venv/bin/python scripts/diag/presence_errors.py runs/shapes \\
       "DIR/heldout-0000[0-2].tar"
 """
 import collections, json, re, sys

@@ -32,7 +32,7 @@ same tokens). The 9 image tokens are:
   trainer's layout is image-first); --kv-heads sets the LLM's KV heads (the demo: 1).
 
   .venv/bin/python scripts/diag/presence_features.py --image symbolic [--cell-vector 3]
-  .venv/bin/python scripts/diag/presence_features.py --image features|fitted --ckpt runs/shapes/ckpt-00005800
+  .venv/bin/python scripts/diag/presence_features.py --image features|fitted --ckpt runs/shapes
       [--center none|cell|all] [--task presence|count] [--steps 1500] [--init 0.08]
 
 Measured 2026-11-28 (1 thread, seed 0, --init 0.08; train/README.md,
@@ -165,7 +165,7 @@ def fitted_connector(train, H, std):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--image", choices=["symbolic", "features", "fitted"], required=True)
-    ap.add_argument("--ckpt", default="runs/shapes/ckpt-00005800", help="features: the checkpoint whose encoder is used")
+    ap.add_argument("--ckpt", default="runs/shapes", help="features: the checkpoint whose encoder is used")
     ap.add_argument("--data", default="runs/shapes-data", help="features: the shapes folder (pairs-*.tar, heldout-*.tar)")
     ap.add_argument("--center", choices=["none", "cell", "all"], default="none")
     ap.add_argument("--cell-vector", type=float, default=0.0, help="symbolic: norm of a fixed random vector per cell")

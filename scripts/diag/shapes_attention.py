@@ -9,7 +9,7 @@ A model that looks up the asked place puts more on the asked cell than on
 the others; one that reads "some object" spreads it over all occupied cells.
 Idefics3 layout (the demo's pixel-shuffle adapter).
 
-  .venv/bin/python scripts/diag/shapes_attention.py runs/shapes/ckpt-00005800 \\
+  .venv/bin/python scripts/diag/shapes_attention.py runs/shapes \\
       "DIR/heldout-0000[0-2].tar" [questions]
 """
 import json, sys

@@ -7,7 +7,7 @@ answer is tallied as "other object" when it names the attribute of another
 object in the scene (a binding error: the right attribute, read from the
 wrong cell) or "misread" otherwise (the attribute itself was not seen).
 
-  .venv/bin/python scripts/diag/shapes_errors.py runs/shapes/ckpt-00005800 \\
+  .venv/bin/python scripts/diag/shapes_errors.py runs/shapes \\
       "DIR/heldout-0000[0-2].tar"
 """
 import collections, json, re, sys

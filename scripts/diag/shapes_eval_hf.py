@@ -5,10 +5,10 @@ summed option log-likelihood exactly as eval/shapes_eval.c does (chatml
 prompt, image tokens, option + <|im_end|>), and prints accuracy per type and
 language. The figures must equal the mc column `vlmc train` printed.
 
-  .venv/bin/python scripts/diag/shapes_eval_hf.py runs/shapes/ckpt-00005800 \\
+  .venv/bin/python scripts/diag/shapes_eval_hf.py runs/shapes \\
       runs/shapes-data/heldout-00000.tar
 """
-import collections, glob, io, json, sys, tarfile
+import collections, glob, io, json, os, sys, tarfile
 
 import numpy as np
 import torch
@@ -17,7 +17,17 @@ from tokenizers import Tokenizer
 from transformers import AutoConfig, Idefics3ForConditionalGeneration, LlavaForConditionalGeneration
 
 
+def checkpoint(path):
+    """A checkpoint directory, or a run directory whose `latest` names one."""
+    latest = os.path.join(path, "latest")
+    if os.path.isfile(latest):
+        with open(latest) as f:
+            return os.path.join(path, f.read().strip())
+    return path
+
+
 def load(ck):
+    ck = checkpoint(ck)
     cfg = AutoConfig.from_pretrained(ck)
     cls = Idefics3ForConditionalGeneration if cfg.model_type == "idefics3" else LlavaForConditionalGeneration
     m = cls.from_pretrained(ck, dtype=torch.float32).eval()

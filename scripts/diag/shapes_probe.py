@@ -9,13 +9,15 @@ token's sequence position. Renders fresh scenes with the shapes world's rules
 (data/shapes_scene.c: 21-px cells inside a 1-px margin, half-extent 9 / 5).
 Loads LLaVA- or Idefics3-layout checkpoints with transformers.
 
-  .venv/bin/python scripts/diag/shapes_probe.py runs/shapes/ckpt-00005800 [scenes]
+  .venv/bin/python scripts/diag/shapes_probe.py runs/shapes [scenes]
 """
 import sys
 
 import numpy as np
 import torch
 from transformers import AutoConfig, Idefics3ForConditionalGeneration, LlavaForConditionalGeneration
+
+from shapes_eval_hf import checkpoint
 
 PALETTE = np.array([[220, 30, 30], [30, 170, 40], [40, 70, 220], [240, 220, 30], [150, 40, 190], [250, 140, 20],
                     [255, 255, 255], [0, 0, 0]], np.uint8)
@@ -72,7 +74,7 @@ def probe(F, labs, name, N):
 
 def main():
     torch.manual_seed(0)
-    ck = sys.argv[1]
+    ck = checkpoint(sys.argv[1])
     N = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
     cfg = AutoConfig.from_pretrained(ck)
     idefics = cfg.model_type == "idefics3"

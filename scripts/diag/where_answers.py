@@ -5,7 +5,7 @@ for absent ones (answer "nowhere" / "нигде", sh_question_nowhere), whether 
 model said "nowhere", the right cell, or another cell. A model whose "nowhere"
 share is the same for both has learned a prior, not a look-up.
 
-  .venv/bin/python scripts/diag/where_answers.py runs/shapes/ckpt-00005800 \\
+  .venv/bin/python scripts/diag/where_answers.py runs/shapes \\
       "runs/shapes-data/instruct-0000[67].tar" 200
 """
 import collections, json, sys

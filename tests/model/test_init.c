@@ -479,6 +479,11 @@ static void test_feature_cache_growth(void) {
         printf("  budget %s: %lld entries (%.1f MiB), %lld hits, %lld misses\n", budget ? "500 entries" : "64 MiB",
                (long long)fs.entries, (double)fs.bytes / (1 << 20), (long long)fs.hits, (long long)fs.misses);
     }
+    /* vocabulary growth rebuilds the model but not the encoder: the cache stays */
+    CHECK(vlm_grow_vocab(&m, 70, 0, &st) == 0, "%s", st.msg);
+    VlmFeatCacheStats fs;
+    vlm_feature_cache_stats(&m, &fs);
+    CHECK(m.feat_cache != NULL && fs.entries == 500, "after vocabulary growth: %lld entries", (long long)fs.entries);
     vlm_free(&m);
     be_destroy(be);
 }

@@ -92,6 +92,25 @@ static void test_feature_cache_state(void) {
     if (f) fclose(f);
     line[n] = 0;
     CHECK(strstr(line, "\"feature_cache\": 1") != NULL, "trainer.json has no feature_cache 1: %s", line);
+    /* a stage that used the cache says so at its end */
+    TrRunCfg cf;
+    CHECK(tu_load(&cf, TINY, NULL, &st) == 0, "%s", st.msg);
+    FILE *log = tmpfile();
+    tu_rmtree(c);
+    TrOpts o = {.out = c, .quiet = 0, .log = log};
+    Trainer *t = NULL;
+    int rc = trainer_open(&t, &cf, &o, &st);
+    if (!rc) rc = trainer_run(t, &st);
+    CHECK(rc == 0, "%s", st.msg);
+    trainer_close(t);
+    cfg_free(&tr_run_schema, &cf);
+    rewind(log);
+    char buf[1 << 16];
+    size_t nl = fread(buf, 1, sizeof buf - 1, log);
+    buf[nl] = 0;
+    fclose(log);
+    CHECK(strstr(buf, "align: feature cache ") != NULL && strstr(buf, " hits, ") != NULL,
+          "no feature cache line at the align stage's end");
     printf("  resumed with the cache setting of the checkpoint: 12 losses identical; cache off: loss rel %.2g\n", worst);
     tu_rmtree(a);
     tu_rmtree(b);

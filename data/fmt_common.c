@@ -147,9 +147,32 @@ void ld_fmt_tok(LdSeq *q, int32_t id, int loss) {
     ld_ids_push(&q->loss, loss);
 }
 
+int ld_run_len(const LdTextCodec *tc) {
+    return tc->image_seq_len + (tc->tag_off ? tc->tag_off[tc->image_seq_len] : 0);
+}
+
 void ld_fmt_image_run(LdSeq *q, const LdTextCodec *tc, int img) {
-    ld_seq_add_run(q, (int32_t)q->tok.n, tc->image_seq_len, img);
-    for (int k = 0; k < tc->image_seq_len; k++) ld_fmt_tok(q, tc->image_token, 0);
+    ld_seq_add_run(q, (int32_t)q->tok.n, ld_run_len(tc), img);
+    for (int k = 0; k < tc->image_seq_len; k++) {
+        for (int32_t j = tc->tag_off ? tc->tag_off[k] : 0; tc->tag_off && j < tc->tag_off[k + 1]; j++)
+            ld_fmt_tok(q, tc->tag_ids[j], 0);
+        ld_fmt_tok(q, tc->image_token, 0);
+    }
+}
+
+/* With tags: whether the tagged run (tag_0 img tag_1 img ...) starts at i; -1 + st if not. */
+static int tagged_run_at(const LdSeq *q, const LdTextCodec *tc, int64_t i, VStatus *st) {
+    int64_t at = i;
+    for (int k = 0; k < tc->image_seq_len; k++)
+        for (int32_t j = tc->tag_off[k]; j <= tc->tag_off[k + 1]; j++, at++) {
+            int32_t want = j < tc->tag_off[k + 1] ? tc->tag_ids[j] : tc->image_token;
+            if (at < 0 || at >= (int64_t)q->tok.n || q->tok.v[at] != want)
+                return vs_set(st, VS_EINVAL,
+                              "image placeholder run at token %lld: token %lld is %d where the tagged layout has %d",
+                              (long long)i, (long long)at, at >= 0 && at < (int64_t)q->tok.n ? q->tok.v[at] : -1,
+                              want), -1;
+        }
+    return 0;
 }
 
 int ld_fmt_text(LdSeq *q, const LdTextCodec *tc, const char *text, int loss, VStatus *st) {
@@ -161,6 +184,18 @@ int ld_fmt_text(LdSeq *q, const LdTextCodec *tc, const char *text, int loss, VSt
 
 int ld_fmt_find_runs(LdSeq *q, const LdTextCodec *tc, int n_img, VStatus *st) {
     int img = 0;
+    if (tc->tag_off) {   /* every placeholder must sit in a whole tagged run; its first one follows tag 0 */
+        for (size_t i = 0; i < q->tok.n; i++) {
+            if (q->tok.v[i] != tc->image_token) continue;
+            int64_t start = (int64_t)i - tc->tag_off[1];
+            if (tagged_run_at(q, tc, start, st)) return LD_SKIP_BAD_SAMPLE;
+            ld_seq_add_run(q, (int32_t)start, ld_run_len(tc), img++);
+            i = (size_t)(start + ld_run_len(tc) - 1);
+        }
+        if (img != n_img)
+            return vs_set(st, VS_EINVAL, "%d image placeholders for %d images", img, n_img), LD_SKIP_BAD_SAMPLE;
+        return 0;
+    }
     for (size_t i = 0; i < q->tok.n;) {
         if (q->tok.v[i] != tc->image_token) {
             i++;

@@ -57,6 +57,10 @@ typedef struct LdTextCodec {
     int32_t bos, eos, pad;  /* -1 when the tokenizer has none (pad: id written on padding) */
     int32_t image_token;     /* the placeholder id */
     int image_seq_len;       /* placeholder tokens per image */
+    /* place tags: NULL, or tag k = tag_ids[tag_off[k] .. tag_off[k+1]) (k <
+       image_seq_len), which placeholder k follows: a run is then tag_0 img
+       tag_1 img ..., ld_run_len tokens */
+    const int32_t *tag_ids, *tag_off;
     uint64_t hash;           /* identifies the vocabulary (stored in HDF5 shards) */
 } LdTextCodec;
 
@@ -135,11 +139,14 @@ int ld_format(LdRegime regime, const LdRaw *raw, const LdTextCodec *tc, const Ld
 /* Helpers shared by the formatters (data/fmt_common.c). */
 /* Loads image number ord of raw (tar member ord, or file ref under the image root). */
 int ld_fmt_image(const LdRaw *raw, int ord, const char *ref, const LdImageCodec *ic, LdSample *s, VStatus *st);
+/* Tokens a placeholder run of tc takes (image_seq_len, plus the tags' tokens). */
+int ld_run_len(const LdTextCodec *tc);
 /* Appends a placeholder run for image img to q (loss 0). */
 void ld_fmt_image_run(LdSeq *q, const LdTextCodec *tc, int img);
 int ld_fmt_text(LdSeq *q, const LdTextCodec *tc, const char *text, int loss, VStatus *st);
 void ld_fmt_tok(LdSeq *q, int32_t id, int loss);
-/* Records runs of image_token in q->tok as images 0, 1, ... (chat renders). */
+/* Records the placeholder runs in q->tok (image_seq_len image_token, each
+ * after its tag when tc has tags) as images 0, 1, ... (chat renders). */
 int ld_fmt_find_runs(LdSeq *q, const LdTextCodec *tc, int n_img, VStatus *st);
 #define LD_MAX_IMAGES 64   /* per sample */
 int ld_fmt_image_refs(const LdRaw *raw, const char **refs, int max);

@@ -94,6 +94,18 @@ void ld_image_codec_free(LdImageCodec *ic);
 struct Tokenizer;
 /* Adds "<image>" to t (call before sharing t); chat_format as tok_render_chat. */
 int ld_text_codec(struct Tokenizer *t, const char *chat_format, int image_seq_len, LdTextCodec *out, VStatus *st);
+/* The same with place tags: tags (NULL: none) holds image_seq_len texts;
+ * placeholder k renders after tags[k] (as the tokenizer encodes that text
+ * alone, special tokens included), so image rows are not contiguous (see
+ * formats.h's runs). The tags must already be in t when they name special
+ * tokens (ld_add_image_specials). */
+int ld_text_codec_tagged(struct Tokenizer *t, const char *chat_format, int image_seq_len, const char *const *tags,
+                         LdTextCodec *out, VStatus *st);
+/* Adds "<image>" to t and, with tag_side > 0, the grid tags "<row_r_col_c>"
+ * (r, c = 1..tag_side, Idefics3's names; image_seq_len must be tag_side^2) as
+ * special tokens, in placeholder order. ld_grid_tag writes tag k's name. */
+int ld_add_image_specials(struct Tokenizer *t, int image_seq_len, int tag_side, VStatus *st);
+const char *ld_grid_tag(int k, int side, char *buf, size_t cap);
 void ld_text_codec_free(LdTextCodec *tc);
 
 /* ---- pieces used by the loader (data/ld_order.c, data/ld_pack.c) ---------- */

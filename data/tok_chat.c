@@ -47,7 +47,10 @@ static void put_content(Render *r, const Tokenizer *t, const TokChatOpts *o, con
             if (at < done) at = done;
             putn(r, text + done, at - done);
             done = at;
-            for (int k = 0; k < o->image_seq_len; k++) put(r, img);
+            for (int k = 0; k < o->image_seq_len; k++) {
+                if (o->image_tags) put(r, o->image_tags[k]);
+                put(r, img);
+            }
             if (!plain) put(r, "\n");
         }
     }
@@ -177,6 +180,9 @@ int tok_render_chat(const Tokenizer *t, const TokChatOpts *o, const TokMessage *
             return vs_set(st, VS_EINVAL, "chat message %zu has images but image_token %d / image_seq_len %d is invalid",
                           i, o->image_token, o->image_seq_len);
     }
+    for (int k = 0; o->image_tags && k < o->image_seq_len; k++)
+        if (!o->image_tags[k] || !o->image_tags[k][0])
+            return vs_set(st, VS_EINVAL, "image tag %d is empty", k);
     Render r = {0};
     formats[f].fn(&r, t, o, msgs, n);
     TokIds starts = {0}, ends = {0};

@@ -88,7 +88,10 @@ typedef struct TokMessage {
  * the loss mask for SFT/DPO; same length as ids.
  * Images: a user message with n_images gets n_images runs of image_seq_len
  * copies of the image_token's text, each run followed by "\n" (LLaVA's
- * "<image>\n"), at image_at (all of them) or at image_ats[k] (run k); `plain` renders only the runs for the user
+ * "<image>\n"), at image_at (all of them) or at image_ats[k] (run k); with image_tags (image_seq_len
+ * texts, e.g. Idefics3's "<row_r_col_c>" special tokens or place words), each
+ * placeholder k of a run follows its tag k: tag_0 img tag_1 img ...;
+ * `plain` renders only the runs for the user
  * turn (LLaVA stage 1 drops the prompt) and the assistant text + "\n".
  * A system message may only come first. default_system: the system prompt a
  * template injects when the conversation has none (chatml: SmolLM2's "You are
@@ -100,6 +103,7 @@ typedef struct TokChatOpts {
     const char *format;
     int32_t image_token;
     int image_seq_len;
+    const char *const *image_tags;   /* NULL, or image_seq_len texts rendered before each placeholder */
     int add_generation_prompt;
     const char *default_system;
 } TokChatOpts;

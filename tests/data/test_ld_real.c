@@ -122,4 +122,100 @@ static void test_real(void) {
     fx_rmtree(dir);
 }
 
-TEST_MAIN({"real_codecs", test_real})
+/* place tags: a pairs sample renders [bos] + (tag_k, <image>) for k < 4 +
+ * caption + [eos], tags of one special token ("<row_1_col_1>", the
+ * tokenizer's next ids) or of words; the span covers the run from tag 0. */
+static void test_tagged(void) {
+    const char *root = getenv("VLMC_SOURCE_DIR");
+    char p[1024], dir[256];
+    if (!root) root = ".";
+    fx_tmpdir(dir, sizeof dir, "tagged");
+    VStatus st = {0};
+    snprintf(p, sizeof p, "%s/tests/golden/tok/llama2.json", root);
+    Tokenizer *tok = tok_load(p, &st);
+    CHECK(tok != NULL, "%s", st.msg);
+    if (!tok) return;
+    LdTextCodec tc, plain;
+    LdImageCodec ic;
+    CHECK(ld_add_image_specials(tok, 3, 2, &st) != 0 && strstr(st.msg, "2 x 2"), "3 tokens: %s", st.msg);
+    CHECK(ld_text_codec(tok, "llava_v1", 4, &plain, &st) == 0, "%s", st.msg);
+    int32_t v0 = tok_vocab_size(tok);
+    CHECK(ld_add_image_specials(tok, 4, 2, &st) == 0, "%s", st.msg);
+    /* the grid's special tokens, then words ("left", "right") of one and two tokens */
+    char nm[4][32];
+    const char *tags[4] = {ld_grid_tag(0, 2, nm[0], 32), ld_grid_tag(1, 2, nm[1], 32), " left", " top right"};
+    CHECK(ld_text_codec_tagged(tok, "llava_v1", 4, tags, &tc, &st) == 0, "%s", st.msg);
+    CHECK(ld_image_codec("clip", 24, 0, &ic, &st) == 0, "%s", st.msg);
+    CHECK(tc.image_token == plain.image_token && tc.hash != plain.hash, "hash must tell tagged shards apart");
+    CHECK(!strcmp(nm[0], "<row_1_col_1>") && !strcmp(nm[1], "<row_1_col_2>"), "names %s %s", nm[0], nm[1]);
+    TokIds w2 = {0}, w3 = {0};
+    CHECK(tok_encode(tok, tags[2], strlen(tags[2]), 0, &w2, &st) == 0 &&
+              tok_encode(tok, tags[3], strlen(tags[3]), 0, &w3, &st) == 0 && w3.n >= 2,
+          "%s", st.msg);
+    CHECK(tc.tag_off[1] == 1 && tc.tag_off[2] == 2 && tc.tag_ids[0] == v0 && tc.tag_ids[1] == v0 + 1 &&
+              tc.tag_off[4] == 2 + (int32_t)(w2.n + w3.n),
+          "tag offsets %d %d %d %d", tc.tag_off[1], tc.tag_off[2], tc.tag_off[3], tc.tag_off[4]);
+    snprintf(p, sizeof p, "%s/tests/golden/images/p_29x31.png", root);
+    size_t n = 0;
+    uint8_t *png = slurp(p, &n);
+    CHECK(png != NULL, "%s", p);
+    const char *cap = "a red circle";
+    FxMember m[2] = {{"k0.png", png, n}, {"k0.txt", cap, strlen(cap)}};
+    snprintf(p, sizeof p, "%s/tagged.tar", dir);
+    fx_tar(p, m, 2);
+    const char *sh[1] = {p};
+    LdSource src = {sh, 1, NULL, 1.0};
+    LdLoaderOpts o = {.regime = LD_PAIRS, .sources = &src, .n_sources = 1, .text = &tc, .image = &ic, .T = 32,
+                      .global_rows = 1, .seed = 1, .shuffle_buffer = 1, .keep_shard_order = 1, .epochs = 1,
+                      .max_skip_frac = -1};
+    LdLoader *L;
+    CHECK(ld_open(&o, &L, &st) == 0, "%s", st.msg);
+    LdBatch b = {0};
+    int done = 0;
+    CHECK(ld_next(L, &b, &done, &st) == 0 && !done, "%s", st.msg);
+    TokIds ci = {0};
+    CHECK(tok_encode(tok, cap, strlen(cap), 0, &ci, &st) == 0, "%s", st.msg);
+    int32_t want[40];
+    int w = 0;
+    want[w++] = tc.bos;
+    for (int k = 0; k < 4; k++) {
+        for (int32_t j = tc.tag_off[k]; j < tc.tag_off[k + 1]; j++) want[w++] = tc.tag_ids[j];
+        want[w++] = tc.image_token;
+    }
+    int run = w - 1;
+    for (size_t k = 0; k < ci.n && w < 39; k++) want[w++] = ci.ids[k];
+    want[w++] = tc.eos;
+    int ok = 1;
+    for (int t = 0; t < w; t++) ok &= b.tokens[t] == want[t];
+    CHECK(ok, "tagged row differs");
+    CHECK(b.n_img == 1 && b.n_span == 1 && b.spans[0].start == 1 && b.spans[0].len == run, "span (%d, %d), want (1, %d)",
+          b.n_span ? b.spans[0].start : -1, b.n_span ? b.spans[0].len : -1, run);
+    /* a chat render with the same tags parses into the same run; a render without them is refused */
+    LdSeq q = {0};
+    LdChatMsg msg[2] = {{LD_USER, "What is it?", 1, 0, NULL}, {LD_ASSISTANT, "a circle", 0, 0, NULL}};
+    CHECK(tc.render_chat(tc.ctx, msg, 2, tc.image_token, 4, &q.tok, &q.loss, &st) == 0, "%s", st.msg);
+    CHECK(ld_fmt_find_runs(&q, &tc, 1, &st) == 0 && q.n_runs == 1 && q.runs[0].len == run, "%s", st.msg);
+    LdSeq q2 = {0};
+    CHECK(plain.render_chat(plain.ctx, msg, 2, plain.image_token, 4, &q2.tok, &q2.loss, &st) == 0, "%s", st.msg);
+    CHECK(ld_fmt_find_runs(&q2, &tc, 1, &st) != 0 && strstr(st.msg, "tagged layout"), "untagged render: %s", st.msg);
+    printf("  untagged render with a tagged codec -> %s\n", st.msg);
+    free(q.tok.v); free(q.loss.v); free(q.runs);
+    free(q2.tok.v); free(q2.loss.v); free(q2.runs);
+    tok_ids_free(&w2);
+    tok_ids_free(&w3);
+    int no_loss = 1;
+    for (int t = 0; t < run; t++) no_loss &= b.targets[t] == -1 || t == run;
+    CHECK(no_loss, "targets inside the image run");
+    printf("  tagged pairs row: %d tokens, span at %d of %d tokens\n", w, b.spans[0].start, b.spans[0].len);
+    tok_ids_free(&ci);
+    ld_batch_free(&b);
+    ld_close(L);
+    free(png);
+    ld_text_codec_free(&tc);
+    ld_text_codec_free(&plain);
+    ld_image_codec_free(&ic);
+    tok_free(tok);
+    fx_rmtree(dir);
+}
+
+TEST_MAIN({"real_codecs", test_real}, {"tagged", test_tagged})

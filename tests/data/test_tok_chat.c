@@ -2,10 +2,13 @@
  * apply_chat_template on the models' own Jinja templates
  * (tests/golden/make_chat_goldens.py): ids and the assistant-token mask must
  * be identical (no tolerance) for every rendering: multi-turn, with and
- * without a system prompt, with images, with add_generation_prompt. */
+ * without a system prompt, with images, with add_generation_prompt, and
+ * with place tags before each image placeholder (ld_add_image_specials adds
+ * them as the golden script adds them to the Hugging Face tokenizer). */
 #include <jansson.h>
 #include <string.h>
 
+#include "data/loader.h"
 #include "data/tokenizer.h"
 #include "test.h"
 #include "tok_golden.h"
@@ -17,7 +20,7 @@ static void test_goldens(void) {
     CHECK(cases != NULL, "chat.json: %s", err.text);
     if (!cases) return;
     VStatus st = {0};
-    size_t nok = 0;
+    size_t nok = 0, ntag = 0;
     for (size_t i = 0; i < json_array_size(cases); i++) {
         json_t *c = json_array_get(cases, i);
         const char *fam = json_string_value(json_object_get(c, "family"));
@@ -46,7 +49,15 @@ static void test_goldens(void) {
             msgs[k].n_images = (int)json_integer_value(json_object_get(m, "n_images"));
             msgs[k].image_at = (size_t)json_integer_value(json_object_get(m, "image_at"));
         }
-        TokChatOpts o = {.format = fmt, .image_token = tok_token_id(t, "<image>"),
+        int side = (int)json_integer_value(json_object_get(c, "image_tags"));
+        char names[16][32];
+        const char *tags[16];
+        if (side) {
+            CHECK(side * side <= 16, "case %zu: %d tags", i, side * side);
+            CHECK(ld_add_image_specials(t, side * side, side, &st) == 0, "case %zu: %s", i, st.msg);
+            for (int k = 0; k < side * side && k < 16; k++) tags[k] = ld_grid_tag(k, side, names[k], 32);
+        }
+        TokChatOpts o = {.format = fmt, .image_token = tok_token_id(t, "<image>"), .image_tags = side ? tags : NULL,
                          .image_seq_len = (int)json_integer_value(json_object_get(c, "image_seq_len")),
                          .add_generation_prompt = json_is_true(json_object_get(c, "add_generation_prompt")),
                          /* llava_v1: NULL exercises the built-in vicuna prompt */
@@ -60,8 +71,8 @@ static void test_goldens(void) {
         for (size_t k = 0; same && k < ids.n; k++)
             same = ids.ids[k] == json_integer_value(json_array_get(wi, k)) &&
                    mask.ids[k] == json_integer_value(json_array_get(wm, k));
-        CHECK(same, "case %zu (%s on %s, conv %d, agp %d): %zu ids (want %zu); rendered: %s", i, fmt, fam,
-              (int)json_integer_value(json_object_get(c, "conv")), o.add_generation_prompt, ids.n,
+        CHECK(same, "case %zu (%s on %s, conv %d, agp %d, tags %d): %zu ids (want %zu); rendered: %s", i, fmt, fam,
+              (int)json_integer_value(json_object_get(c, "conv")), o.add_generation_prompt, side, ids.n,
               json_array_size(wi), json_string_value(json_object_get(c, "rendered")));
         if (!same)
             for (size_t k = 0; k < ids.n && k < json_array_size(wi); k++)
@@ -73,11 +84,13 @@ static void test_goldens(void) {
                     break;
                 }
         nok += same;
+        ntag += same && side;
         tok_ids_free(&ids);
         tok_ids_free(&mask);
         tok_free(t);
     }
-    printf("%zu of %zu renderings identical\n", nok, json_array_size(cases));
+    printf("%zu of %zu renderings identical (%zu with place tags)\n", nok, json_array_size(cases), ntag);
+    CHECK(ntag >= 10, "only %zu tagged renderings", ntag);
     json_decref(cases);
 }
 

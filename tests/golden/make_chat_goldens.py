@@ -15,7 +15,10 @@ conversation gives one; chat.json stores it in UTF-8 bytes, as
 TokMessage.image_at counts), or run k at image_ats[k] when the conversation
 gives a list (several markers in one message: TokMessage.image_ats), as a
 processor expands each marker where it stands; the `plain` format (LLaVA stage 1) renders only "<image>" runs
-for the user turn, then the caption + "\n".
+for the user turn, then the caption + "\n". Tagged cases (field image_tags:
+the grid side) put each "<image>" after its "<row_r_col_c>" special token,
+added to the tokenizer after "<image>" in that order, as vlmc's
+`image_tags: grid` does (data/loader.h, ld_text_codec_tagged).
 """
 import json
 import os
@@ -77,14 +80,22 @@ CONVS = [
     [("user", "Left:  and right: . Which is bigger?", 2, [6, 18]), ("assistant", "The left one.", 0)],
     [("user", "Первая: , вторая: , третья в конце: ", 3, [8, 18, 36]), ("assistant", "Все три — кошки.", 0)],
 ]
+# Place tags (vlmc's image_tags: grid, data/loader.h ld_text_codec_tagged): a TAG_SIDE x TAG_SIDE grid of
+# placeholders, each after its "<row_r_col_c>" special token (added after "<image>", in that order)
+TAG_SIDE = 2
+TAG_SETUPS = [s for s in SETUPS if s[0] in ("chatml", "llama3") and s[1] != "qwen2"]
 PLAIN_CONVS = [[("user", "", 1), ("assistant", "A red bus on a city street.", 0)],
                [("user", "ignored prompt", 1), ("assistant", "Два кота спят на диване.", 0)]]
 
 
-def content(fmt, text, n_images, at=0):
+def tag_names(side):
+    return [f"<row_{k // side + 1}_col_{k % side + 1}>" for k in range(side * side)]
+
+
+def content(fmt, text, n_images, at=0, tags=0):
     if fmt == "plain":
         return "<image>" * IMAGE_SEQ_LEN * n_images
-    run = "<image>" * IMAGE_SEQ_LEN + "\n"
+    run = ("".join(t + "<image>" for t in tag_names(tags)) if tags else "<image>" * IMAGE_SEQ_LEN) + "\n"
     if isinstance(at, list):  # one offset per image, nondecreasing
         out, done = "", 0
         for a in at:
@@ -105,25 +116,35 @@ def message_json(m):
 
 def main(out_dir):
     cases = []
-    for fmt, fam, tmpl, bos, default_system in SETUPS:
-        tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(out_dir, f"{fam}.json"))
-        if bos:
-            tok.bos_token = bos
-        tok.chat_template = tmpl
-        convs = PLAIN_CONVS if fmt == "plain" else CONVS
-        for ci, conv in enumerate(convs):
-            for agp in ([False, True] if conv[-1][0] == "user" else [False]):
-                msgs = [{"role": m[0], "content": content(fmt, *m[1:]) if m[0] == "user" else m[1]} for m in conv]
-                out = tok.apply_chat_template(msgs, tokenize=True, add_generation_prompt=agp, return_dict=True,
-                                              return_assistant_tokens_mask=True)
-                ids = list(out["input_ids"])
-                mask = list(out["assistant_masks"])
-                assert len(ids) == len(mask)
-                cases.append({"format": fmt, "family": fam, "conv": ci, "default_system": default_system,
-                              "image_seq_len": IMAGE_SEQ_LEN, "add_generation_prompt": agp,
-                              "messages": [message_json(m) for m in conv],
-                              "rendered": tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=agp),
-                              "ids": ids, "mask": mask})
+    for tags, setups in ((0, SETUPS), (TAG_SIDE, TAG_SETUPS)):
+        for fmt, fam, tmpl, bos, default_system in setups:
+            tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(out_dir, f"{fam}.json"))
+            if bos:
+                tok.bos_token = bos
+            if tags:
+                tok.add_special_tokens({"additional_special_tokens": tag_names(tags)})
+            tok.chat_template = tmpl
+            convs = PLAIN_CONVS if fmt == "plain" else CONVS
+            if tags:
+                convs = [c for c in convs if any(m[2] for m in c)]
+            n = tags * tags if tags else IMAGE_SEQ_LEN
+            for ci, conv in enumerate(convs):
+                for agp in ([False, True] if conv[-1][0] == "user" else [False]):
+                    msgs = [{"role": m[0], "content": content(fmt, *m[1:], tags=tags) if m[0] == "user" else m[1]}
+                            for m in conv]
+                    out = tok.apply_chat_template(msgs, tokenize=True, add_generation_prompt=agp, return_dict=True,
+                                                  return_assistant_tokens_mask=True)
+                    ids = list(out["input_ids"])
+                    mask = list(out["assistant_masks"])
+                    assert len(ids) == len(mask)
+                    case = {"format": fmt, "family": fam, "conv": ci, "default_system": default_system,
+                            "image_seq_len": n, "add_generation_prompt": agp,
+                            "messages": [message_json(m) for m in conv],
+                            "rendered": tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=agp),
+                            "ids": ids, "mask": mask}
+                    if tags:
+                        case["image_tags"] = tags
+                    cases.append(case)
     with open(os.path.join(out_dir, "chat.json"), "w", encoding="utf-8") as f:
         json.dump(cases, f, ensure_ascii=False, indent=0)
     print(f"chat: {len(cases)} renderings")

@@ -53,8 +53,10 @@ double gen_log_softmax_at(const float *logits, int V, int tok) {
     return (double)logits[tok] - mx - log(s);
 }
 
-/* Finds the image runs of row r (tokens[r*T .. r*T+len)) and writes their
- * flat rows into img_rows (image k of this row -> slot base + k). */
+/* Finds the image placeholders of row r (tokens[r*T .. r*T+len)) and writes
+ * their flat rows into img_rows in order, tpi per image (image k of this row
+ * -> slot base + k). Placeholders need not be contiguous: a tagged layout
+ * (data/loader.h, ld_text_codec_tagged) puts a tag before each one. */
 static int find_runs(Generator *g, int r, int T, int len, int n_images, int img_base, VStatus *st) {
     const VlmConfig *c = &g->m->cfg;
     if (!c->has_vision) {
@@ -63,19 +65,16 @@ static int find_runs(Generator *g, int r, int T, int len, int n_images, int img_
     }
     int tpi = mcfg_tokens_per_image(c), k = 0;
     const int32_t *t = g->tokens + (size_t)r * T;
-    for (int i = 0; i < len;) {
-        if (t[i] != c->image_token_id) { i++; continue; }
-        int j = i;
-        while (j < len && t[j] == c->image_token_id) j++;
-        if (j - i != tpi)
-            return vs_set(st, VS_EINVAL, "generate: image placeholder run of %d tokens at %d (the model uses %d)", j - i,
-                          i, tpi);
-        if (k >= n_images) return vs_set(st, VS_EINVAL, "generate: more image runs than the %d images", n_images);
-        for (int q = 0; q < tpi; q++) g->img_rows[(size_t)(img_base + k) * tpi + q] = r * T + i + q;
-        k++;
-        i = j;
+    for (int i = 0; i < len; i++) {
+        if (t[i] != c->image_token_id) continue;
+        if (k >= n_images * tpi)
+            return vs_set(st, VS_EINVAL, "generate: more than %d image placeholders for %d images of %d tokens",
+                          n_images * tpi, n_images, tpi);
+        g->img_rows[(size_t)img_base * tpi + k++] = r * T + i;
     }
-    if (k != n_images) return vs_set(st, VS_EINVAL, "generate: %d image runs for %d images", k, n_images);
+    if (k != n_images * tpi)
+        return vs_set(st, VS_EINVAL, "generate: %d image placeholders for %d images of %d tokens (the model uses %d)", k,
+                      n_images, tpi, tpi);
     return 0;
 }
 

@@ -154,6 +154,8 @@ typedef struct TrRunCfg {
     char *tokenizer;       /* "bytes" or a tokenizer.json path */
     char *chat_format;
     char *image_preset;
+    char *image_tags;      /* "none" | "grid" (data/loader.h, ld_text_codec_tagged) */
+    CfgStrList image_tag_text;   /* or these texts before the image tokens, one per token */
     int image_size;        /* 0: the model's */
     int workers, prefetch;
     int feature_cache_mb;  /* frozen-encoder feature cache (-1: 1024 on cpu, 0 on cuda; 0: off) */

@@ -83,7 +83,7 @@ static void *grow(void *p, size_t *cap, size_t need, size_t elt) {
     return q;
 }
 
-int tr_host_from_batch(TrHost *h, const LdBatch *b, int tpi, VStatus *st) {
+int tr_host_from_batch(TrHost *h, const LdBatch *b, int tpi, int32_t image_token, VStatus *st) {
     size_t N = (size_t)b->B * (size_t)b->T, ct = h->cap_tok;
     h->tokens = grow(h->tokens, &ct, N, sizeof(int32_t));
     ct = h->cap_tok;
@@ -106,10 +106,17 @@ int tr_host_from_batch(TrHost *h, const LdBatch *b, int tpi, VStatus *st) {
     if (nr) h->img_rows = grow(h->img_rows, &h->cap_rows, nr, sizeof(int32_t));
     for (int i = 0; i < b->n_span; i++) {
         const LdSpan *s = &b->spans[i];
-        if (s->len != tpi)
-            return vs_set(st, VS_EINVAL, "batch: an image placeholder run of %d tokens, the model takes %d per image",
-                          s->len, tpi);
-        for (int j = 0; j < tpi; j++) h->img_rows[(size_t)s->img * tpi + j] = s->row * b->T + s->start + j;
+        /* the run's placeholders, in order (tagged runs interleave them with tag tokens: data/formats.h) */
+        const int32_t *tk = b->tokens + (size_t)s->row * b->T + s->start;
+        int j = 0;
+        for (int k = 0; k < s->len && j <= tpi; k++)
+            if (tk[k] == image_token) {
+                if (j < tpi) h->img_rows[(size_t)s->img * tpi + j] = s->row * b->T + s->start + k;
+                j++;
+            }
+        if (j != tpi)
+            return vs_set(st, VS_EINVAL, "batch: an image placeholder run with %d placeholders, the model takes %d per image",
+                          j, tpi);
     }
     if (b->n_img && b->n_span != b->n_img)
         return vs_set(st, VS_EINVAL, "batch: %d images but %d placeholder runs", b->n_img, b->n_span);
@@ -143,7 +150,48 @@ static void vision_from_init(const TrVisionInit *v, VisionConfig *o) {
     o->post_norm = v->post_norm;
 }
 
-static int build_model(Trainer *t, int vocab, VStatus *st) {
+/* The run's place tags for a model with tpi tokens per image: *side > 0 for
+ * image_tags: grid (the tags are then "<row_r_col_c>" special tokens), and
+ * *tags (NULL: none) tpi malloc'd texts (free with free_tags). */
+static int run_tags(const TrRunCfg *c, const VlmConfig *m, int *side, char ***tags, VStatus *st) {
+    *side = 0;
+    *tags = NULL;
+    int grid = c->image_tags && strcmp(c->image_tags, "none");
+    if (grid && strcmp(c->image_tags, "grid"))
+        return vs_set(st, VS_EINVAL, "key 'image_tags': '%s' is not none or grid", c->image_tags);
+    if (grid && c->image_tag_text.n)
+        return vs_set(st, VS_EINVAL, "key 'image_tag_text': give it or image_tags: grid, not both");
+    if ((!grid && !c->image_tag_text.n) || !m->has_vision) return 0;
+    int tpi = mcfg_tokens_per_image(m);
+    if (grid) {
+        int s = 1;
+        while (s * s < tpi) s++;
+        if (s * s != tpi)
+            return vs_set(st, VS_EINVAL, "key 'image_tags': %d tokens per image are not a square grid", tpi);
+        *side = s;
+    } else if (c->image_tag_text.n != tpi) {
+        return vs_set(st, VS_EINVAL, "key 'image_tag_text': %d texts, the model has %d tokens per image",
+                      c->image_tag_text.n, tpi);
+    }
+    char **t = calloc((size_t)tpi + 1, sizeof *t);
+    VLMC_ASSERT(t, "out of memory");
+    for (int k = 0; k < tpi; k++) {
+        char name[48];
+        t[k] = strdup(grid ? ld_grid_tag(k, *side, name, sizeof name) : c->image_tag_text.items[k]);
+        VLMC_ASSERT(t[k], "out of memory");
+    }
+    *tags = t;
+    return 0;
+}
+
+static void free_tags(char **t) {
+    for (int k = 0; t && t[k]; k++) free(t[k]);
+    free(t);
+}
+
+/* tk: the run's tokenizer (a scratch copy) for a from-scratch model, whose
+   vocabulary then holds "<image>" and the place tags; NULL: vocab as given */
+static int build_model(Trainer *t, Tokenizer *tk, int vocab, VStatus *st) {
     const TrModelCfg *mc = &t->cfg->model;
     HfLoadOpts lo;
     memset(&lo, 0, sizeof lo);
@@ -184,7 +232,6 @@ static int build_model(Trainer *t, int vocab, VStatus *st) {
         }
         const TrLlmInit *l = &in->llm;
         LlmConfig *L = &c.llm;
-        L->vocab = l->vocab ? l->vocab : vocab;
         L->hidden = l->hidden;
         L->intermediate = l->intermediate ? l->intermediate : 4 * l->hidden;
         L->layers = l->layers;
@@ -201,6 +248,17 @@ static int build_model(Trainer *t, int vocab, VStatus *st) {
         c.init_std[COMP_ENCODER] = (float)in->vision.init_std;
         c.init_std[COMP_ADAPTER] = (float)in->adapter.init_std;
         c.init_std[COMP_LLM] = (float)l->init_std;
+        L->vocab = vocab;
+        if (tk) {   /* sized here, so new ids get random rows like every other (not grown as means) */
+            int side = 0;
+            char **tags = NULL;
+            if (run_tags(t->cfg, &c, &side, &tags, st)) return st->code;
+            free_tags(tags);
+            if (ld_add_image_specials(tk, c.has_vision ? mcfg_tokens_per_image(&c) : 0, side, st))
+                return vs_prefix(st, "key 'tokenizer'");
+            L->vocab = tok_vocab_size(tk);
+        }
+        if (l->vocab) L->vocab = l->vocab;
         if (mcfg_validate(&c, st)) return vs_prefix(st, "key 'model.init'");
         if ((rc = vlm_build(&t->vlm, &c, st))) return vs_prefix(st, "key 'model.init'");
         t->have_vlm = 1;
@@ -217,11 +275,19 @@ static int build_model(Trainer *t, int vocab, VStatus *st) {
 static int open_codecs(Trainer *t, int tpi, VStatus *st) {
     const TrRunCfg *c = t->cfg;
     if (!strcmp(c->tokenizer, "bytes")) {
+        if ((c->image_tags && strcmp(c->image_tags, "none")) || c->image_tag_text.n)
+            return vs_set(st, VS_EINVAL, "key 'image_tags': the bytes tokenizer has no place tags");
         t->tc = ld_codec_bytes(tpi);
     } else {
         t->tok = tok_load(c->tokenizer, st);
         if (!t->tok) return vs_prefix(st, "key 'tokenizer'");
-        if (ld_text_codec(t->tok, c->chat_format, tpi, &t->tc, st)) return vs_prefix(st, "key 'tokenizer'");
+        int side = 0;
+        char **tags = NULL;
+        if (run_tags(c, &t->vlm.cfg, &side, &tags, st)) return st->code;
+        int rc = side ? ld_add_image_specials(t->tok, tpi, side, st) : 0;
+        if (!rc) rc = ld_text_codec_tagged(t->tok, c->chat_format, tpi, (const char *const *)tags, &t->tc, st);
+        free_tags(tags);
+        if (rc) return vs_prefix(st, "key 'tokenizer'");
     }
     t->have_tc = 1;
     if (t->vlm.cfg.has_vision) {
@@ -331,11 +397,10 @@ int trainer_open(Trainer **out, const TrRunCfg *cfg, const TrOpts *opts, VStatus
     if (!cfg->model.hf && !cfg->model.vision_hf && strcmp(cfg->tokenizer, "bytes")) {
         Tokenizer *tk = tok_load(cfg->tokenizer, st);
         if (!tk) { rc = vs_prefix(st, "key 'tokenizer'"); goto fail; }
-        int32_t v = tok_vocab_size(tk) + (tok_token_id(tk, "<image>") < 0);
+        rc = build_model(t, tk, tok_vocab_size(tk), st);
         tok_free(tk);
-        rc = build_model(t, v, st);
     } else {
-        rc = build_model(t, 263, st);
+        rc = build_model(t, NULL, 263, st);
     }
     if (rc) goto fail;
     int tpi = mcfg_tokens_per_image(&t->vlm.cfg);

@@ -66,7 +66,8 @@ struct Trainer {
 int tr_sources_expand(const CfgList *data, const char *key, const char *shapes_dir, TrSources *out, VStatus *st);
 void tr_sources_free(TrSources *s);
 /* Copies b into h (tpi image tokens per image). */
-int tr_host_from_batch(TrHost *h, const LdBatch *b, int tpi, VStatus *st);
+/* Copies b; image rows: the placeholders (token image_token) of each run in order, tpi per image. */
+int tr_host_from_batch(TrHost *h, const LdBatch *b, int tpi, int32_t image_token, VStatus *st);
 void tr_host_free(TrHost *h);
 
 #endif

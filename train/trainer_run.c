@@ -105,7 +105,7 @@ static int run_eval(Trainer *t, const TrStageCfg *sc, char **extra, VStatus *st)
         for (int k = 0; k < e->batches && !rc; k++) {
             int done = 0;
             if ((rc = ld_next(L, &b, &done, st)) || done) break;
-            if ((rc = tr_host_from_batch(&h, &b, tpi, st))) break;
+            if ((rc = tr_host_from_batch(&h, &b, tpi, t->tc.image_token, st))) break;
             double l;
             int64_t n;
             if ((rc = tr_eval_loss(&t->vlm, &h.vb, 1, &l, &n, st))) break;
@@ -211,7 +211,7 @@ static int run_stage(Trainer *t, int *stop, VStatus *st) {
             if ((rc = ld_next(L, &b, &end, st))) break;
             if (end) { data_end = 1; break; }
             TrHost *h = host_slot(t, n);
-            if ((rc = tr_host_from_batch(h, &b, tpi, st))) break;
+            if ((rc = tr_host_from_batch(h, &b, tpi, t->tc.image_token, st))) break;
             n++;
             ltok += b.n_loss;
             samples += h->samples;

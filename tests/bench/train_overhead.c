@@ -66,7 +66,8 @@ int main(int argc, char **argv) {
     int64_t tok = 0;
     for (int k = 0; k < NB; k++) {
         int done = 0;
-        if (ld_next(L, &b, &done, &st) || done || tr_host_from_batch(&h[k], &b, mcfg_tokens_per_image(&m->cfg), &st)) {
+        if (ld_next(L, &b, &done, &st) || done ||
+            tr_host_from_batch(&h[k], &b, mcfg_tokens_per_image(&m->cfg), t->tc.image_token, &st)) {
             fprintf(stderr, "batch: %s\n", st.msg);
             return 1;
         }

@@ -196,7 +196,8 @@ static void test_bad_input(void) {
     CHECK(gen_greedy(&g, &pb, 2, NULL, 0, out, &n, &st) != 0 && strstr(st.msg, "vocabulary"), "%s", st.msg);
     int32_t cut[4] = {3, 47, 47, 4};   /* a run shorter than the model's tokens per image */
     GenPrompt pc = {.ids = cut, .n = 4, .n_images = 1, .pixels = f.px};
-    CHECK(gen_greedy(&g, &pc, 2, NULL, 0, out, &n, &st) != 0 && strstr(st.msg, "run"), "%s", st.msg);
+    CHECK(gen_greedy(&g, &pc, 2, NULL, 0, out, &n, &st) != 0 && strstr(st.msg, "2 image placeholders for 1"), "%s",
+          st.msg);
     const int32_t *opts[1] = {bad};
     int len0 = 0;
     double lp;

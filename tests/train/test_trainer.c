@@ -352,6 +352,9 @@ static void test_bad_configs(void) {
     expect_fail((const char *const[]){"stages.0.steps=0", NULL}, "stages.0.steps", 0);
     expect_fail((const char *const[]){"model.init.llm.init_std=0", NULL},
                 "key 'model.init.llm.init_std': 0 is out of range [1e-06, 1]", 0);
+    expect_fail((const char *const[]){"image_tags=grid", NULL}, "key 'image_tags': the bytes tokenizer", 1);
+    expect_fail((const char *const[]){"image_tags=rows", "tokenizer=tests/golden/tok/gpt2.json", NULL},
+                "key 'image_tags': 'rows' is not none or grid", 1);
     /* ${shapes.dir} in a shard pattern needs shapes.dir */
     expect_fail((const char *const[]){"stages.0.data.0.shards.0=${shapes.dir}/pairs.jsonl", NULL},
                 "stages.0.data.0.shards.0': '${shapes.dir}/pairs.jsonl' needs shapes.dir", 1);
@@ -755,6 +758,75 @@ static void test_reserved_buffers(void) {
     tu_rmtree(b);
 }
 
-TEST_MAIN({"feature_cache_state", test_feature_cache_state}, {"reserved_buffers", test_reserved_buffers}, {"threads_in_state", test_threads_in_state}, {"eval_hook", test_eval_hook}, {"four_regimes", test_four_regimes}, {"new_rows_only", test_new_rows_only}, {"resume_bitwise", test_resume_bitwise}, {"frozen_parts", test_frozen_parts},
+/* image_tags: grid — a place tag before each image token. The batch's image
+   rows are the placeholders, not the tags (tr_host_from_batch on a hand-made
+   batch); a run through pairs and instruct with a real tokenizer sizes the
+   from-scratch vocabulary for the 16 tags (no mean-initialised growth), and a
+   resume inside the run equals the uninterrupted one */
+static void test_image_tags(void) {
+    /* row 0: bos, tag, img, tag, tag, img, tag, img, tag, img, pad, pad (tags of 1 and 2 tokens);
+       row 1: a plain run at 3 */
+    enum { IM = 7 };
+    int32_t tok[2 * 12] = {1, 50, IM, 51, 52, IM, 53, IM, 54, IM, 0, 0, 1, 2, 3, IM, IM, IM, IM, 4, 0, 0, 0, 0};
+    LdSpan spans[2] = {{0, 0, 1, 9}, {1, 1, 3, 4}};
+    LdBatch b = {.B = 2, .T = 12, .tokens = tok, .targets = tok, .pos = tok, .doc = tok, .n_img = 2, .S = 1,
+                 .n_span = 2, .spans = spans};
+    float px[6] = {0};
+    b.pixels = px;
+    TrHost h = {0};
+    VStatus st = {0};
+    CHECK(tr_host_from_batch(&h, &b, 4, IM, &st) == 0, "%s", st.msg);
+    const int32_t want[8] = {2, 5, 7, 9, 15, 16, 17, 18};
+    int same = 1;
+    for (int i = 0; i < 8; i++) same &= h.img_rows[i] == want[i];
+    CHECK(same, "image rows %d %d %d %d | %d %d %d %d", h.img_rows[0], h.img_rows[1], h.img_rows[2], h.img_rows[3],
+          h.img_rows[4], h.img_rows[5], h.img_rows[6], h.img_rows[7]);
+    spans[0].len = 6;   /* cuts the run after its second placeholder */
+    CHECK(tr_host_from_batch(&h, &b, 4, IM, &st) != 0 && strstr(st.msg, "with 2 placeholders"), "%s", st.msg);
+    tr_host_free(&h);
+
+    const char *const over[] = {"tokenizer=tests/golden/tok/gpt2.json", "image_tags=grid", "stages.0.T=96",
+                                "stages.1.T=128", "checkpoint.milestone_every=6", NULL};
+    char a[256], c[256];
+    tu_tmpdir(a, sizeof a, "tr_tags_a");
+    tu_tmpdir(c, sizeof c, "tr_tags_c");
+    CHECK(tu_run(TINY, over, a, 0, 0, &st) == 0, "%s", st.msg);
+    CHECK(tu_run(TINY, over, c, 5, 0, &st) == 0, "%s", st.msg);
+    CHECK(tu_run(TINY, over, c, 0, 1, &st) == 0, "resume: %s", st.msg);
+    double la[32], lc[32];
+    int na = tu_losses(a, la, 32), nc = tu_losses(c, lc, 32);
+    int fin = na == 12 && nc == 12;
+    for (int i = 0; fin && i < na; i++) fin &= isfinite(la[i]) && la[i] == lc[i];
+    CHECK(fin, "rows %d %d: losses finite and equal after resume", na, nc);
+    Tokenizer *tk = tok_load("tests/golden/tok/gpt2.json", &st);
+    CHECK(tk != NULL, "%s", st.msg);
+    int v0 = tk ? tok_vocab_size(tk) + (tok_token_id(tk, "<image>") < 0) : 0;
+    if (tk) tok_free(tk);
+    char p[600];
+    snprintf(p, sizeof p, "%s/ckpt-00000012/model.safetensors", a);
+    StFile *f = st_open(p, &st);
+    CHECK(f != NULL, "%s", st.msg);
+    if (f) {
+        const StTensor *e = st_find(f, "language_model.model.embed_tokens.weight");
+        CHECK(e && e->shape[0] == v0 + 16, "embedding rows %lld, want %d + 16 tags", e ? (long long)e->shape[0] : -1LL,
+              v0);
+        if (e && e->shape[0] == v0 + 16) {
+            /* random rows, not the mean of the others: the 16 tag rows differ from each other */
+            int64_t C = e->shape[1];
+            float *x = malloc((size_t)e->numel * 4);
+            st_tensor_to_f32(e, x, &st);
+            int distinct = 1;
+            for (int k = 1; k < 16; k++) distinct &= memcmp(x + (v0 + k) * C, x + (v0 + k - 1) * C, (size_t)C * 4) != 0;
+            CHECK(distinct, "tag rows are copies of each other");
+            free(x);
+        }
+        st_close(f);
+    }
+    printf("  tagged run: 12 losses finite, resume at step 5 identical, %d + 16 vocabulary rows\n", v0);
+    tu_rmtree(a);
+    tu_rmtree(c);
+}
+
+TEST_MAIN({"image_tags", test_image_tags}, {"feature_cache_state", test_feature_cache_state}, {"reserved_buffers", test_reserved_buffers}, {"threads_in_state", test_threads_in_state}, {"eval_hook", test_eval_hook}, {"four_regimes", test_four_regimes}, {"new_rows_only", test_new_rows_only}, {"resume_bitwise", test_resume_bitwise}, {"frozen_parts", test_frozen_parts},
           {"accumulation", test_accumulation}, {"bad_configs", test_bad_configs}, {"init_std", test_init_std},
           {"nonfinite_guard", test_nonfinite_guard}, {"pixel_shuffle_checkpoint", test_pixel_shuffle_checkpoint})

@@ -55,10 +55,27 @@ def tar_records(pattern, ext):
                 yield tf.extractfile(mem[name]).read(), tf.extractfile(img).read() if img else None
 
 
-def option_logprobs(m, enc, image_id, n_tok, question, choices, x):
+def image_tags(ck, n_tok):
+    """The texts the run put before each image token (its config.yaml beside the checkpoint: image_tags: grid, or
+    image_tag_text), or None."""
+    cfgfile = os.path.join(os.path.dirname(os.path.abspath(checkpoint(ck))), "config.yaml")
+    if not os.path.isfile(cfgfile):
+        return None
+    for line in open(cfgfile):
+        key, _, val = line.partition(":")
+        val = val.split("#")[0].strip() if not val.strip().startswith("[") else val.strip()
+        if key == "image_tags" and val.strip('"') == "grid":
+            side = int(round(n_tok ** 0.5))
+            return [f"<row_{k // side + 1}_col_{k % side + 1}>" for k in range(n_tok)]
+        if key == "image_tag_text" and val not in ("[]", "null", ""):
+            return json.loads(val)
+    return None
+
+
+def option_logprobs(m, enc, image_ids, question, choices, x):
     """Summed log-likelihood of each option (+ <|im_end|>) after the chatml prompt with the image tokens first,
     as eval/shapes_eval.c scores it."""
-    pre = enc("<|im_start|>user\n") + [image_id] * n_tok + enc("\n" + question + "<|im_end|>\n<|im_start|>assistant\n")
+    pre = enc("<|im_start|>user\n") + image_ids + enc("\n" + question + "<|im_end|>\n<|im_start|>assistant\n")
     lps = []
     for c in choices:
         a = enc(c + "<|im_end|>")
@@ -74,8 +91,15 @@ def scorer(ck, tokfile="configs/shapes_tokenizer.json"):
     idefics = cfg.model_type == "idefics3"
     image_id = cfg.image_token_id if idefics else cfg.image_token_index
     tk = Tokenizer.from_file(tokfile)
+    image_ids = [image_id] * n_tok
+    tags = image_tags(ck, n_tok)
+    if tags:
+        # vlmc adds the grid's <row_r_col_c> after "<image>" in this order (data/ld_tok.c); each tag text, encoded
+        # alone, goes before its image token
+        tk.add_special_tokens([t for t in tags if t.startswith("<row_")])
+        image_ids = [x for k in range(n_tok) for x in tk.encode(tags[k], add_special_tokens=False).ids + [image_id]]
     enc = lambda s: tk.encode(s, add_special_tokens=False).ids
-    return lambda question, choices, png: option_logprobs(m, enc, image_id, n_tok, question, choices,
+    return lambda question, choices, png: option_logprobs(m, enc, image_ids, question, choices,
                                                           pixels(png, S, idefics))
 
 

@@ -4,7 +4,8 @@
  *    position, taken from ONE independent forward over the final sequence
  *    (built here by hand, not by the Generator) — this checks both the
  *    decoding loop and that re-running the growing sequence is causal;
- *    stop tokens end decoding (and are kept).
+ *    stop tokens end decoding (and are kept); the same with a tag token
+ *    before each image placeholder (non-contiguous image rows).
  *  - scoring: each option's log-likelihood from the batched, padded
  *    gen_score_options equals the sum of log-softmax entries computed here
  *    in long double from a separate unpadded single-row forward
@@ -92,6 +93,31 @@ static float *row_logits(Fx *f, const int32_t *ids, int n) {
     return lg;
 }
 
+/* Greedy decoding from prompt: every token is the argmax of one independent
+   forward over the final sequence; returns the smallest top-1 margin. */
+static double greedy_check(Fx *f, Generator *g, const int32_t *prompt, int n, int32_t *out, int *n_out) {
+    VStatus st = {0};
+    GenPrompt p = {.ids = prompt, .n = n, .n_images = 1, .pixels = f->px};
+    CHECK(gen_greedy(g, &p, 10, NULL, 0, out, n_out, &st) == 0 && *n_out == 10, "%s (%d)", st.msg, *n_out);
+    int32_t seq[40];
+    memcpy(seq, prompt, (size_t)n * 4);
+    memcpy(seq + n, out, (size_t)*n_out * 4);
+    float *lg = row_logits(f, seq, n + *n_out);
+    double min_margin = 1e9;
+    for (int j = 0; j < *n_out; j++) {
+        const float *l = lg + (size_t)(n - 1 + j) * 48;
+        int best = 0;
+        for (int v = 1; v < 48; v++) best = l[v] > l[best] ? v : best;
+        double second = -1e30;
+        for (int v = 0; v < 48; v++)
+            if (v != best && l[v] > second) second = l[v];
+        min_margin = fmin(min_margin, l[best] - second);
+        CHECK(out[j] == best, "step %d: generated %d, argmax of the full-sequence logits %d", j, out[j], best);
+    }
+    free(lg);
+    return min_margin;
+}
+
 static void test_greedy(void) {
     Fx f;
     fx_open(&f);
@@ -100,29 +126,28 @@ static void test_greedy(void) {
     VStatus st = {0};
     CHECK(gen_open(&g, &f.m, 32, 4, 1, &st) == 0, "%s", st.msg);
     GenPrompt p = {.ids = f.prompt, .n = f.n, .n_images = 1, .pixels = f.px};
-    int32_t out[16];
+    int32_t out[16] = {0};
     int n_out = 0;
-    CHECK(gen_greedy(&g, &p, 10, NULL, 0, out, &n_out, &st) == 0 && n_out == 10, "%s (%d)", st.msg, n_out);
-    int32_t seq[32];
-    memcpy(seq, f.prompt, (size_t)f.n * 4);
-    memcpy(seq + f.n, out, (size_t)n_out * 4);
-    float *lg = row_logits(&f, seq, f.n + n_out);
-    double min_margin = 1e9;
+    double min_margin = greedy_check(&f, &g, f.prompt, f.n, out, &n_out);
     int distinct = 0;
-    for (int j = 0; j < n_out; j++) {
-        const float *l = lg + (size_t)(f.n - 1 + j) * 48;
-        int best = 0;
-        for (int v = 1; v < 48; v++) best = l[v] > l[best] ? v : best;
-        double second = -1e30;
-        for (int v = 0; v < 48; v++)
-            if (v != best && l[v] > second) second = l[v];
-        min_margin = fmin(min_margin, l[best] - second);
-        CHECK(out[j] == best, "step %d: generated %d, argmax of the full-sequence logits %d", j, out[j], best);
-        distinct += j == 0 || out[j] != out[j - 1];
-    }
+    for (int j = 0; j < n_out; j++) distinct += j == 0 || out[j] != out[j - 1];
     test_note("greedy: 10 tokens, smallest top-1 margin %.3g, %d changes of token\n", min_margin, distinct);
     CHECK(min_margin > 1e-3, "margins too small to make the argmax check meaningful");
-    free(lg);
+    /* placeholders need not be contiguous (place tags before each one): the
+       same check with a tag token before every placeholder */
+    int32_t tagged[24], out_t[16] = {0};
+    int nt = 0, n_t = 0;
+    tagged[nt++] = 3;
+    for (int i = 0; i < f.tpi; i++) {
+        tagged[nt++] = 30 + i;
+        tagged[nt++] = 47;
+    }
+    tagged[nt++] = 11;
+    tagged[nt++] = 20;
+    double mt = greedy_check(&f, &g, tagged, nt, out_t, &n_t);
+    test_note("greedy with tags between the placeholders: smallest margin %.3g, output %s the untagged one's\n", mt,
+              memcmp(out, out_t, sizeof out) ? "differs from" : "equals");
+    CHECK(mt > 1e-3, "margins too small to make the tagged argmax check meaningful");
     /* a stop token ends decoding right after it is produced */
     int32_t stop = out[2], out2[16];
     int n2 = 0;

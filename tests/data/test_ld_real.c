@@ -23,6 +23,20 @@ static uint8_t *slurp(const char *path, size_t *n) {
     return b;
 }
 
+/* Opens a pairs loader over one tar shard in file order and takes its first batch. */
+static int first_batch(const char *shard, const LdTextCodec *tc, const LdImageCodec *ic, int T, int rows,
+                       LdLoader **L, LdBatch *b, VStatus *st) {
+    const char *sh[1] = {shard};
+    LdSource src = {sh, 1, NULL, 1.0};
+    LdLoaderOpts o = {.regime = LD_PAIRS, .sources = &src, .n_sources = 1, .text = tc, .image = ic, .T = T,
+                      .global_rows = rows, .seed = 1, .shuffle_buffer = 1, .keep_shard_order = 1, .epochs = 1,
+                      .max_skip_frac = -1};
+    int done = 0;
+    if (ld_open(&o, L, st)) return 1;
+    if (ld_next(*L, b, &done, st)) return 1;
+    return done ? vs_set(st, VS_EINVAL, "%s: no batch", shard) : 0;
+}
+
 static void test_real(void) {
     const char *root = getenv("VLMC_SOURCE_DIR");
     char p[1024], dir[256];
@@ -64,16 +78,10 @@ static void test_real(void) {
     }
     snprintf(p, sizeof p, "%s/real.tar", dir);
     fx_tar(p, m, 8);
-    const char *sh[1] = {p};
-    LdSource src = {sh, 1, NULL, 1.0};
-    LdLoaderOpts o = {.regime = LD_PAIRS, .sources = &src, .n_sources = 1, .text = &tc, .image = &ic, .T = 64,
-                      .global_rows = 2, .seed = 1, .shuffle_buffer = 1, .keep_shard_order = 1, .epochs = 1,
-                      .max_skip_frac = -1};
-    LdLoader *L;
-    CHECK(ld_open(&o, &L, &st) == 0, "%s", st.msg);
+    LdLoader *L = NULL;
     LdBatch b = {0};
     int done = 0;
-    CHECK(ld_next(L, &b, &done, &st) == 0 && !done, "%s", st.msg);
+    CHECK(first_batch(p, &tc, &ic, 64, 2, &L, &b, &st) == 0, "%s", st.msg);
     /* expected: per sample [bos] + 3 x <image> + caption ids + [eos], packed in order */
     int32_t want[128];
     int n = 0, doc_start[2];
@@ -163,16 +171,9 @@ static void test_tagged(void) {
     FxMember m[2] = {{"k0.png", png, n}, {"k0.txt", cap, strlen(cap)}};
     snprintf(p, sizeof p, "%s/tagged.tar", dir);
     fx_tar(p, m, 2);
-    const char *sh[1] = {p};
-    LdSource src = {sh, 1, NULL, 1.0};
-    LdLoaderOpts o = {.regime = LD_PAIRS, .sources = &src, .n_sources = 1, .text = &tc, .image = &ic, .T = 32,
-                      .global_rows = 1, .seed = 1, .shuffle_buffer = 1, .keep_shard_order = 1, .epochs = 1,
-                      .max_skip_frac = -1};
-    LdLoader *L;
-    CHECK(ld_open(&o, &L, &st) == 0, "%s", st.msg);
+    LdLoader *L = NULL;
     LdBatch b = {0};
-    int done = 0;
-    CHECK(ld_next(L, &b, &done, &st) == 0 && !done, "%s", st.msg);
+    CHECK(first_batch(p, &tc, &ic, 32, 1, &L, &b, &st) == 0, "%s", st.msg);
     TokIds ci = {0};
     CHECK(tok_encode(tok, cap, strlen(cap), 0, &ci, &st) == 0, "%s", st.msg);
     int32_t want[40];

@@ -57,6 +57,16 @@ static char *state_json(const Trainer *t, int stage, int64_t stage_step, const c
     json_object_set_new(j, "feature_cache", json_integer(t->feature_cache));
     json_object_set_new(j, "vocab", json_integer(t->vlm.cfg.llm.vocab));
     json_object_set_new(j, "image_token", json_integer(t->vlm.cfg.image_token_id));
+    if (t->tc.tag_off) {   /* the prompt layout a tool needs to feed the checkpoint its images */
+        json_t *tags = json_array();
+        for (int k = 0; k < t->tc.image_seq_len; k++) {
+            json_t *ids = json_array();
+            for (int32_t i = t->tc.tag_off[k]; i < t->tc.tag_off[k + 1]; i++)
+                json_array_append_new(ids, json_integer(t->tc.tag_ids[i]));
+            json_array_append_new(tags, ids);
+        }
+        json_object_set_new(j, "image_tag_ids", tags);
+    }
     json_object_set_new(j, "config_hash", json_string(h));
     char *s = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS);
     json_decref(j);

@@ -55,9 +55,17 @@ def tar_records(pattern, ext):
                 yield tf.extractfile(mem[name]).read(), tf.extractfile(img).read() if img else None
 
 
+def image_tag_ids(ck):
+    """The token ids a run puts before each image token (the checkpoint's trainer.json), or None."""
+    tj = os.path.join(checkpoint(ck), "trainer.json")
+    if os.path.isfile(tj):
+        return json.load(open(tj)).get("image_tag_ids")
+    return None
+
+
 def image_tags(ck, n_tok):
     """The texts the run put before each image token (its config.yaml beside the checkpoint: image_tags: grid, or
-    image_tag_text), or None."""
+    image_tag_text), or None; for checkpoints written before trainer.json held image_tag_ids."""
     cfgfile = os.path.join(os.path.dirname(os.path.abspath(checkpoint(ck))), "config.yaml")
     if not os.path.isfile(cfgfile):
         return None
@@ -92,8 +100,10 @@ def scorer(ck, tokfile="configs/shapes_tokenizer.json"):
     image_id = cfg.image_token_id if idefics else cfg.image_token_index
     tk = Tokenizer.from_file(tokfile)
     image_ids = [image_id] * n_tok
-    tags = image_tags(ck, n_tok)
-    if tags:
+    tags = None if image_tag_ids(ck) else image_tags(ck, n_tok)
+    if image_tag_ids(ck):
+        image_ids = [x for ids in image_tag_ids(ck) for x in ids + [image_id]]
+    elif tags:
         # vlmc adds the grid's <row_r_col_c> after "<image>" in this order (data/ld_tok.c); each tag text, encoded
         # alone, goes before its image token
         tk.add_special_tokens([t for t in tags if t.startswith("<row_")])

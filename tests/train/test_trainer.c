@@ -822,6 +822,16 @@ static void test_image_tags(void) {
         }
         st_close(f);
     }
+    /* the checkpoint names its prompt layout: tag k is the one token v0 + k */
+    snprintf(p, sizeof p, "%s/ckpt-00000012/trainer.json", a);
+    json_t *tj = json_load_file(p, 0, NULL), *tags = json_object_get(tj, "image_tag_ids");
+    int tags_ok = json_array_size(tags) == 16;
+    for (size_t k = 0; tags_ok && k < 16; k++) {
+        json_t *ids = json_array_get(tags, k);
+        tags_ok = json_array_size(ids) == 1 && json_integer_value(json_array_get(ids, 0)) == v0 + (json_int_t)k;
+    }
+    CHECK(tags_ok, "%s: image_tag_ids", p);
+    json_decref(tj);
     printf("  tagged run: 12 losses finite, resume at step 5 identical, %d + 16 vocabulary rows\n", v0);
     tu_rmtree(a);
     tu_rmtree(c);

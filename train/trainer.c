@@ -152,10 +152,11 @@ static void vision_from_init(const TrVisionInit *v, VisionConfig *o) {
 
 /* The run's place tags for a model with tpi tokens per image: *side > 0 for
  * image_tags: grid (the tags are then "<row_r_col_c>" special tokens), and
- * *tags (NULL: none) tpi malloc'd texts (free with free_tags). */
+ * *tags (NULL: none) tpi malloc'd texts (free with free_tags); tags NULL:
+ * only checks the keys and sets *side. */
 static int run_tags(const TrRunCfg *c, const VlmConfig *m, int *side, char ***tags, VStatus *st) {
     *side = 0;
-    *tags = NULL;
+    if (tags) *tags = NULL;
     int grid = c->image_tags && strcmp(c->image_tags, "none");
     if (grid && strcmp(c->image_tags, "grid"))
         return vs_set(st, VS_EINVAL, "key 'image_tags': '%s' is not none or grid", c->image_tags);
@@ -173,6 +174,7 @@ static int run_tags(const TrRunCfg *c, const VlmConfig *m, int *side, char ***ta
         return vs_set(st, VS_EINVAL, "key 'image_tag_text': %d texts, the model has %d tokens per image",
                       c->image_tag_text.n, tpi);
     }
+    if (!tags) return 0;
     char **t = calloc((size_t)tpi + 1, sizeof *t);
     VLMC_ASSERT(t, "out of memory");
     for (int k = 0; k < tpi; k++) {
@@ -251,9 +253,7 @@ static int build_model(Trainer *t, Tokenizer *tk, int vocab, VStatus *st) {
         L->vocab = vocab;
         if (tk) {   /* sized here, so new ids get random rows like every other (not grown as means) */
             int side = 0;
-            char **tags = NULL;
-            if (run_tags(t->cfg, &c, &side, &tags, st)) return st->code;
-            free_tags(tags);
+            if (run_tags(t->cfg, &c, &side, NULL, st)) return st->code;
             if (ld_add_image_specials(tk, c.has_vision ? mcfg_tokens_per_image(&c) : 0, side, st))
                 return vs_prefix(st, "key 'tokenizer'");
             L->vocab = tok_vocab_size(tk);

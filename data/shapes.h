@@ -51,13 +51,18 @@ uint64_t sh_rng_next(ShRng *r);
 uint32_t sh_rng_below(ShRng *r, uint32_t n);    /* uniform in [0, n) */
 
 /* 1..SH_MAX_OBJ objects in distinct cells with distinct (colour, shape),
- * listed in random order (captions follow it; see shapes_scene.c). */
+ * listed in reading order of their cells (captions follow it; see
+ * shapes_scene.c). */
 void sh_scene_random(ShRng *r, ShScene *sc);
+/* Sorts sc's objects into reading order (row by row, left to right). */
+void sh_scene_sort(ShScene *sc);
 /* px: (64, 64, 3) RGB. blank != 0 renders only the background (image ablation). */
 void sh_render(const ShScene *sc, int blank, uint8_t *px);
 
 /* Texts (UTF-8, NUL-terminated, truncated to cap). Return the length.
- * A caption lists the objects in sc's order. */
+ * A caption lists the objects in sc's order, then the colours present in
+ * the world's colour order: "a big red circle at the top left and a small
+ * blue square in the center. Colours: red, blue." */
 size_t sh_caption(const ShScene *sc, ShLang lang, char *buf, size_t cap);
 /* A caption with one hallucinated object or one wrong attribute (DPO "rejected"). */
 size_t sh_caption_corrupt(const ShScene *sc, ShLang lang, ShRng *r, char *buf, size_t cap);

@@ -58,6 +58,17 @@ static size_t caption_of(const ShScene *sc, ShLang l, char *buf, size_t cap) {
              size_w[l][o->size], color_w[l][o->color], shape_w[l][o->shape], cell_phrase(o->cell, l));
     }
     bput(&b, ".");
+    /* Then the colours present, in the world's colour order ("Colours: red,
+     * blue."): to name the next one the model checks each colour's existence
+     * in the image, the look-up by content that presence questions need and
+     * reading-order captions alone never train (without it presence stayed
+     * at chance; train/README.md, "Reading order and a colour list"). */
+    int seen[SH_NCOLORS] = {0};
+    for (int i = 0; i < sc->n; i++) seen[sc->obj[i].color] = 1;
+    bput(&b, l == SH_EN ? " Colours:" : " Цвета:");
+    for (int c = 0, k = 0; c < SH_NCOLORS; c++)
+        if (seen[c]) bput(&b, "%s %s", k++ ? "," : "", color_w[l][c]);
+    bput(&b, ".");
     return b.len;
 }
 
@@ -106,19 +117,17 @@ size_t sh_caption_corrupt(const ShScene *sc, ShLang lang, ShRng *r, char *buf, s
         bad.obj[i].cell = (uint8_t)c;
         break;
     }
-    default: { /* hallucinate an extra object in a free cell, at a random place in the list */
+    default: { /* hallucinate an extra object in a free cell */
         int c;
         do c = (int)sh_rng_below(r, SH_NCELLS); while (cell_used(sc, c));
         ShObject o = {(uint8_t)sh_rng_below(r, SH_NSHAPES), (uint8_t)sh_rng_below(r, SH_NCOLORS),
                       (uint8_t)sh_rng_below(r, SH_NSIZES), (uint8_t)c};
-        int at = (int)sh_rng_below(r, (uint32_t)bad.n + 1);
-        memmove(&bad.obj[at + 1], &bad.obj[at], (size_t)(bad.n - at) * sizeof bad.obj[0]);
-        bad.obj[at] = o;
-        bad.n++;
+        bad.obj[bad.n++] = o;
         break;
     }
     }
-    return caption_of(&bad, lang, buf, cap);   /* the other objects keep the scene's order */
+    sh_scene_sort(&bad);   /* a rejected caption keeps reading order, so order alone does not give it away */
+    return caption_of(&bad, lang, buf, cap);
 }
 
 /* Fills q's choices with the answer and distinct distractors from words[0..n),

@@ -352,7 +352,7 @@ static int mkdirs(const char *path, VStatus *st) {
 
 /* Bump when the generated texts or images change, so a folder written by an
  * older vlmc is rewritten instead of silently reused. */
-#define SH_DATA_VERSION 6
+#define SH_DATA_VERSION 7
 
 static json_t *marker_json(const ShWriteOpts *o) {
     return json_pack("{s:i, s:I, s:i, s:i}", "version", SH_DATA_VERSION, "seed", (json_int_t)o->seed, "samples",

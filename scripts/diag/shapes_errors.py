@@ -30,7 +30,8 @@ RU_CELLS = {"вверху слева": "at the top left", "вверху спра
 def scene(caption):
     """[(size, colour, shape, cell phrase)] of an English caption."""
     objs = []
-    for part in re.split(r", | and ", caption.rstrip(".")):
+    objects = caption.split(". ")[0].rstrip(".")   # since data version 7 a colour list follows
+    for part in re.split(r", | and ", objects):
         w = part.split()
         objs.append((w[1], w[2], w[3], " ".join(w[4:])))
     return objs

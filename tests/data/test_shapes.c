@@ -30,16 +30,16 @@ static void test_deterministic(void) {
 static void test_scene_invariants(void) {
     ShRng r;
     sh_rng_seed(&r, 7);
-    int count_hist[SH_MAX_OBJ + 1] = {0}, first_later = 0, first_earlier = 0;
+    int count_hist[SH_MAX_OBJ + 1] = {0}, first_cell[SH_NCELLS] = {0};
     for (int i = 0; i < 2000; i++) {
         ShScene s;
         sh_scene_random(&r, &s);
         CHECK(s.n >= 1 && s.n <= SH_MAX_OBJ);
         count_hist[s.n]++;
-        if (s.n >= 2) {   /* random order: both orders of the first two objects occur */
-            first_later += s.obj[0].cell > s.obj[1].cell;
-            first_earlier += s.obj[0].cell < s.obj[1].cell;
-        }
+        first_cell[s.obj[0].cell]++;
+        for (int a = 1; a < s.n; a++)   /* reading order */
+            CHECK(s.obj[a - 1].cell < s.obj[a].cell, "scene %d: object %d in cell %d after cell %d", i, a,
+                  s.obj[a].cell, s.obj[a - 1].cell);
         for (int a = 0; a < s.n; a++) {
             CHECK(s.obj[a].color < SH_NCOLORS && s.obj[a].shape < SH_NSHAPES && s.obj[a].cell < SH_NCELLS);
             for (int b = a + 1; b < s.n; b++) {
@@ -49,8 +49,8 @@ static void test_scene_invariants(void) {
         }
     }
     for (int n = 1; n <= SH_MAX_OBJ; n++) CHECK(count_hist[n] > 400, "count %d seen %d times of 2000", n, count_hist[n]);
-    CHECK(first_later > 600 && first_earlier > 600, "object order not random: first object after the second %d times, "
-          "before %d times", first_later, first_earlier);
+    for (int c = 0; c < SH_NCELLS - 1; c++)   /* the sort orders cells, it does not move objects to the first one */
+        CHECK(first_cell[c] > 20, "the first object is in cell %d only %d times of 2000", c, first_cell[c]);
 }
 
 static void test_render(void) {
@@ -86,23 +86,32 @@ static void test_texts(void) {
     ShScene s = {2, {{0, 0, 1, 0}, {1, 2, 0, 4}}};
     char buf[512];
     sh_caption(&s, SH_EN, buf, sizeof buf);
-    CHECK(strcmp(buf, "a big red circle at the top left and a small blue square in the center.") == 0, "%s", buf);
+    CHECK(strcmp(buf, "a big red circle at the top left and a small blue square in the center. Colours: red, blue.") ==
+              0, "%s", buf);
     sh_caption(&s, SH_RU, buf, sizeof buf);
-    CHECK(strcmp(buf, "большой красный круг вверху слева и маленький синий квадрат в центре.") == 0, "%s", buf);
-    ShScene back = {2, {s.obj[1], s.obj[0]}};   /* captions follow the scene's order, not reading order */
+    CHECK(strcmp(buf, "большой красный круг вверху слева и маленький синий квадрат в центре. Цвета: красный, синий.") ==
+              0, "%s", buf);
+    /* objects follow the scene's order; the colour list the world's colour order */
+    ShScene back = {3, {s.obj[1], s.obj[0], {2, 2, 0, 8}}};
     sh_caption(&back, SH_EN, buf, sizeof buf);
-    CHECK(strcmp(buf, "a small blue square in the center and a big red circle at the top left.") == 0, "%s", buf);
+    CHECK(strcmp(buf, "a small blue square in the center, a big red circle at the top left and a small blue triangle "
+                      "at the bottom right. Colours: red, blue.") == 0, "%s", buf);
     ShRng r;
     sh_rng_seed(&r, 1);
     int extra_first = 0;
+    ShScene mid = {2, {{1, 2, 0, 4}, {0, 0, 1, 8}}};   /* center, bottom right */
     for (int i = 0; i < 200; i++) {
         char bad[512];
-        sh_caption_corrupt(&s, (ShLang)(i % 2), &r, bad, sizeof bad);
-        sh_caption(&s, (ShLang)(i % 2), buf, sizeof buf);
+        sh_caption_corrupt(&mid, (ShLang)(i % 2), &r, bad, sizeof bad);
+        sh_caption(&mid, (ShLang)(i % 2), buf, sizeof buf);
         CHECK(strcmp(bad, buf) != 0, "corrupted caption equals the true one: %s", bad);
-        /* a hallucinated object goes anywhere in the list, first too */
-        extra_first += i % 2 == 0 && strstr(bad, "a big red circle at the top left") > bad &&
-                       strstr(bad, "a small blue square in the center") > strstr(bad, "a big red circle");
+        if (i % 2) continue;
+        /* the corrupted scene is in reading order too: a hallucinated object in
+         * cells 0-3 comes first, nothing follows the bottom right */
+        extra_first += strstr(bad, "a small blue square in the center") > bad &&
+                       strstr(bad, "a big red circle at the bottom right") > bad;
+        CHECK(!strstr(bad, "at the bottom right,") && !strstr(bad, "at the bottom right and"), "%s", bad);
+        CHECK(strstr(bad, ". Colours: "), "%s", bad);
     }
     CHECK(extra_first > 0, "a hallucinated object was never listed first");
     /* truncation never overflows */
